@@ -1,0 +1,118 @@
+"""The runner's artifact endpoints (``lib/api/ci/runner.rb``), behind Workhorse."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jwt
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException
+
+from app.api.params import boolean, enum_value, integer
+from app.auth import credentials, runner_job_token
+from app.errors import bad_request, forbidden, param_error
+from app.models import Accessibility, FileFormat, FileType
+from app.services import artifacts_create
+from app.services.artifacts_create import UploadedFile, UploadParams
+from app.services.artifacts_present import archive_of, present_artifact
+from app.services.job_auth import authenticate_dependent_job, authenticate_job
+from app.state import AppState, get_state
+from app.workhorse_api import (
+    INTERNAL_API_CONTENT_TYPE,
+    INTERNAL_API_REQUEST_HEADER,
+    MULTIPART_FIELDS_HEADER,
+    decode_with_issuer,
+    verify_api_request,
+)
+
+router = APIRouter(prefix="/api/v4/jobs")
+
+
+def require_gitlab_workhorse(request: Request, state: AppState) -> None:
+    """A bad or missing signed JWT is a bare 403 (newest GitLab); a request without the
+    ``Gitlab-Workhorse`` header says why (what older GitLab said first)."""
+    try:
+        verify_api_request(request.headers.get(INTERNAL_API_REQUEST_HEADER), state.secret)
+    except jwt.PyJWTError:
+        raise forbidden() from None
+    if not request.headers.get("gitlab-workhorse"):
+        raise forbidden("Request should be executed via GitLab Workhorse")
+
+
+def upload_params(params: Mapping[str, str]) -> UploadParams:
+    return UploadParams(
+        artifact_type=enum_value(params, "artifact_type", FileType, "archive"),
+        artifact_format=enum_value(params, "artifact_format", FileFormat, "zip"),
+        expire_in=params.get("expire_in") or None,
+        accessibility=enum_value(params, "accessibility", Accessibility, "public"),
+        filesize=integer(params, "filesize"),
+    )
+
+
+@router.post("/{id}/artifacts/authorize")
+async def authorize(id: int, request: Request, state: AppState = Depends(get_state)) -> Response:
+    params = upload_params(request.query_params)
+    require_gitlab_workhorse(request, state)
+    async with state.db.session() as session:
+        ctx = await authenticate_job(session, id, runner_job_token(request))
+        body = await artifacts_create.authorize(state, session, ctx, params)
+    return JSONResponse(body, media_type=INTERNAL_API_CONTENT_TYPE)
+
+
+def _uploaded(form: FormData, field: str, rewritten: Mapping[str, str], secret: bytes) -> UploadedFile | None:
+    """GitLab's multipart middleware trusts only the signed ``<field>.gitlab-workhorse-upload``."""
+    token = form.get(f"{field}.gitlab-workhorse-upload")
+    if token is None:
+        if any(k.startswith(f"{field}.") for k in form):
+            raise bad_request(f"{field} was not rewritten by GitLab Workhorse")
+        return None
+    if field not in rewritten:
+        raise bad_request(f"{field} is not among the fields Workhorse rewrote")
+    try:
+        claims = decode_with_issuer(str(token), secret)
+    except jwt.PyJWTError:
+        raise bad_request(f"invalid {field}.gitlab-workhorse-upload token") from None
+    return UploadedFile.from_claims(claims.get("upload") or {})
+
+
+@router.post("/{id}/artifacts")
+async def upload(id: int, request: Request, state: AppState = Depends(get_state)) -> Response:
+    params = upload_params(request.query_params)
+    require_gitlab_workhorse(request, state)
+    try:
+        rewritten = decode_with_issuer(request.headers.get(MULTIPART_FIELDS_HEADER, ""), state.secret).get(
+            "rewritten_fields", {}
+        )
+    except jwt.PyJWTError:
+        rewritten = {}
+    try:
+        form = await request.form(max_files=0, max_fields=200)
+    except MultiPartException as exc:
+        raise bad_request(f"invalid multipart body: {exc.message}") from None
+    merged = {**{k: str(v) for k, v in form.items()}, **request.query_params}
+    params = upload_params(merged)
+    async with state.db.session() as session:
+        ctx = await authenticate_job(session, id, runner_job_token(request) or str(form.get("token") or ""))
+        file = _uploaded(form, "file", rewritten, state.secret)
+        if file is None:
+            raise param_error("file is missing")
+        metadata = _uploaded(form, "metadata", rewritten, state.secret)
+        await artifacts_create.create(state, session, ctx, params, file, metadata)
+    return Response(b"201", status_code=201, media_type="application/json")
+
+
+@router.api_route("/{id}/artifacts", methods=["GET", "HEAD"])
+async def download(id: int, request: Request, state: AppState = Depends(get_state)) -> Response:
+    direct = boolean(request.query_params, "direct_download")
+    async with state.db.session() as session:
+        ctx = await authenticate_dependent_job(session, id, credentials(request))
+        artifact = await archive_of(session, ctx.job)
+    return await present_artifact(
+        state,
+        artifact,
+        direct_download=direct,
+        sendfile=request.headers.get("x-sendfile-type") == "X-Sendfile",
+        head=request.method == "HEAD",
+    )

@@ -1,0 +1,203 @@
+"""The ``mockcoord`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+import uvicorn
+import yaml
+from rich.console import Console
+
+from app.config import DEFAULT_ADMIN_TOKEN, Settings
+from app.main import create_app
+from app.services.demo import DemoInfo, load_scenario_file, prepare_demo
+from app.state import AppState
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
+console = Console(stderr=False, highlight=False)
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (MOCKCOORD_HOST).")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (MOCKCOORD_DATA_DIR).")]
+DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy async URL (MOCKCOORD_DATABASE_URL).")]
+
+
+def build_settings(**flags: Any) -> Settings:
+    """Flags override ``MOCKCOORD_*`` variables; flags left unset leave them alone."""
+    storage = flags.pop("storage", None)
+    connection = {k: flags.pop(k) for k in ("endpoint", "region", "path_style") if flags.get(k) is not None}
+    for key in ("endpoint", "region", "path_style"):
+        flags.pop(key, None)
+    object_store: dict[str, Any] = {}
+    if storage is not None:
+        object_store["enabled"] = storage == "s3"
+    if flags.get("proxy_download") is not None:
+        object_store["proxy_download"] = flags.pop("proxy_download")
+    flags.pop("proxy_download", None)
+    bucket = flags.pop("bucket", None)
+    if bucket:
+        object_store["objects"] = {"artifacts": {"bucket": bucket}}
+    if connection:
+        object_store["connection"] = connection
+    if object_store:
+        flags["object_store"] = object_store
+    return Settings(**{k: v for k, v in flags.items() if v is not None})
+
+
+def refuse_unsafe_bind(settings: Settings) -> None:
+    if not settings.binds_only_loopback() and settings.admin_token == DEFAULT_ADMIN_TOKEN:
+        console.print(
+            f"[red]Refusing to bind {settings.host} with the default admin token.[/red] "
+            "Set MOCKCOORD_ADMIN_TOKEN or --admin-token."
+        )
+        raise typer.Exit(2)
+
+
+async def _run_server(app: Any, host: str, port: int, log_level: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            raise typer.Exit(1)
+        await asyncio.sleep(0.02)
+    return server, task
+
+
+def print_banner(settings: Settings, base_url: str, demo: DemoInfo | None, started: float) -> None:
+    console.print(f"[bold green]mockcoord is ready[/bold green] in {time.monotonic() - started:.2f}s")
+    console.print(f"  coordinator   {base_url}")
+    storage = (
+        f"S3 {settings.object_store.connection.endpoint} bucket {settings.object_store.artifacts_bucket}"
+        if settings.object_store.enabled
+        else f"local {settings.artifacts_path}"
+    )
+    console.print(f"  storage       {storage}")
+    console.print(f"  database      {settings.resolved_database_url}")
+    console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
+    if demo is None:
+        return
+    url = f"{base_url}/api/v4/jobs/{demo.build_job_id}/artifacts"
+    console.print(
+        f"\nDemo: job {demo.build_job_id} ({demo.project}, build) has an archive; "
+        f"job {demo.test_job_id} (test) is running with token {demo.test_job_token}"
+    )
+    console.print("  direct download (302 to object storage):")
+    console.print(f"    curl -i -H 'JOB-TOKEN: {demo.test_job_token}' '{url}?direct_download=true'", soft_wrap=True)
+    console.print("  proxied download (Workhorse send-url):")
+    console.print(
+        f"    curl -sS -o artifacts.zip -H 'JOB-TOKEN: {demo.test_job_token}' '{url}' && unzip -l artifacts.zip",
+        soft_wrap=True,
+    )
+
+
+@cli.command()
+def serve(
+    host: HostOpt = None,
+    port: Annotated[int | None, typer.Option("--port", help="Front-door port (MOCKCOORD_WORKHORSE_PORT).")] = None,
+    rails_port: Annotated[int | None, typer.Option(help="Rails port (MOCKCOORD_RAILS_PORT).")] = None,
+    s3_port: Annotated[int | None, typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).")] = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+    storage: Annotated[str | None, typer.Option(help="'s3' (object storage) or 'local' (disk).")] = None,
+    s3_endpoint: Annotated[str | None, typer.Option(help="External S3 endpoint; unset: embedded moto.")] = None,
+    s3_region: Annotated[str | None, typer.Option(help="Object storage region.")] = None,
+    bucket: Annotated[str | None, typer.Option(help="Artifacts bucket ('bucket' or 'bucket/prefix').")] = None,
+    path_style: Annotated[bool | None, typer.Option("--path-style/--virtual-host-style")] = None,
+    proxy_download: Annotated[bool | None, typer.Option("--proxy-download/--no-proxy-download")] = None,
+    admin_token: Annotated[str | None, typer.Option(help="Admin PRIVATE-TOKEN (MOCKCOORD_ADMIN_TOKEN).")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="Scenario file (YAML or JSON) to load.")] = None,
+    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load the demo scenario.")] = True,
+    log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
+) -> None:
+    """Start object storage, Rails and Workhorse, load the demo scenario, print how to use it."""
+    if storage not in (None, "s3", "local"):
+        raise typer.BadParameter("--storage must be 's3' or 'local'")
+    settings = build_settings(
+        host=host,
+        workhorse_port=port,
+        rails_port=rails_port,
+        s3_port=s3_port,
+        data_dir=data_dir,
+        database_url=database_url,
+        storage=storage,
+        endpoint=s3_endpoint,
+        region=s3_region,
+        bucket=bucket,
+        path_style=path_style,
+        proxy_download=proxy_download,
+        admin_token=admin_token,
+        log_level=log_level,
+    )
+    refuse_unsafe_bind(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, scenario, demo))
+
+
+async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
+    started = time.monotonic()
+    rails = create_app(settings)
+    _server, task = await _run_server(rails, settings.host, settings.rails_port, settings.log_level)
+    state: AppState = rails.state.mockcoord
+    info = await prepare_demo(state) if demo and scenario is None else None
+    if scenario is not None:
+        result = await load_scenario_file(state, scenario)
+        console.print_json(json.dumps(result))
+    print_banner(settings, f"http://{settings.host}:{settings.rails_port}", info, started)
+    await task
+
+
+@cli.command()
+def rails(
+    host: HostOpt = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (MOCKCOORD_RAILS_PORT).")] = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Start the Rails layer alone (several can share one PostgreSQL and one bucket)."""
+    settings = build_settings(host=host, rails_port=port, data_dir=data_dir, database_url=database_url)
+    refuse_unsafe_bind(settings)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.rails_port, log_level=settings.log_level)
+
+
+def _admin_call(method: str, url: str, token: str, path: str, body: Any = None) -> Any:
+    try:
+        res = httpx.request(method, url.rstrip("/") + path, json=body, headers={"PRIVATE-TOKEN": token}, timeout=120)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach {url}: {exc}[/red]")
+        raise typer.Exit(1) from None
+    if res.status_code >= 400:
+        console.print(f"[red]{res.status_code}[/red] {res.text}")
+        raise typer.Exit(1)
+    return res.json()
+
+
+UrlOpt = Annotated[str, typer.Option("--url", envvar="MOCKCOORD_URL", help="Coordinator base URL.")]
+TokenOpt = Annotated[str, typer.Option("--admin-token", envvar="MOCKCOORD_ADMIN_TOKEN", help="Admin token.")]
+
+
+@cli.command()
+def seed(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Scenario (YAML or JSON).")],
+    url: UrlOpt = "http://127.0.0.1:3000",
+    admin_token: TokenOpt = DEFAULT_ADMIN_TOKEN,
+) -> None:
+    """Load a scenario into a running coordinator (atomic: all or nothing)."""
+    data = yaml.safe_load(file.read_text())
+    console.print_json(json.dumps(_admin_call("POST", url, admin_token, "/-/mock/seed", data)))
+
+
+@cli.command()
+def reset(url: UrlOpt = "http://127.0.0.1:3000", admin_token: TokenOpt = DEFAULT_ADMIN_TOKEN) -> None:
+    """Empty a running coordinator: database and storage."""
+    console.print_json(json.dumps(_admin_call("POST", url, admin_token, "/-/mock/reset")))
+
+
+def main() -> None:
+    sys.exit(cli())

@@ -1,0 +1,32 @@
+"""The one clock every time-dependent rule reads (expiry, URL lifetime, token expiry).
+
+Times are timezone-aware UTC; SQLModel's UTCDateTime keeps them so in SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+_offset = timedelta(0)
+
+
+def now() -> datetime:
+    return datetime.now(UTC) + _offset
+
+
+def advance(delta: timedelta) -> None:
+    global _offset
+    _offset += delta
+
+
+def reset() -> None:
+    global _offset
+    _offset = timedelta(0)
+
+
+def iso(value: datetime | None) -> str | None:
+    """GitLab's API renders times as ISO 8601 with milliseconds and ``Z``."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

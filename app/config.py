@@ -1,0 +1,108 @@
+"""Settings, read from ``MOCKCOORD_*`` environment variables and CLI flags.
+
+The object-storage block mirrors GitLab's consolidated form (``object_store.connection``
+plus one bucket per object type) so a GitLab administrator recognises every key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ADMIN_TOKEN = "glpat-mockcoord-admin-token"
+
+
+class ObjectStoreConnection(BaseModel):
+    """GitLab's ``object_store.connection`` (fog-style keys)."""
+
+    provider: Literal["AWS"] = "AWS"
+    region: str | None = "us-east-1"
+    endpoint: str | None = None
+    path_style: bool = True
+    aws_access_key_id: str = "mockcoord"
+    aws_secret_access_key: str = "mockcoord-secret"
+
+
+class ObjectBucket(BaseModel):
+    """One ``object_store.objects.<type>`` entry; ``bucket`` may carry a ``bucket/prefix``."""
+
+    bucket: str = "artifacts"
+
+
+class ObjectStoreObjects(BaseModel):
+    artifacts: ObjectBucket = Field(default_factory=ObjectBucket)
+
+
+class ObjectStore(BaseModel):
+    """GitLab's consolidated object storage settings."""
+
+    enabled: bool = True
+    proxy_download: bool = False
+    connection: ObjectStoreConnection = Field(default_factory=ObjectStoreConnection)
+    objects: ObjectStoreObjects = Field(default_factory=ObjectStoreObjects)
+
+    @property
+    def artifacts_bucket(self) -> str:
+        return self.objects.artifacts.bucket.split("/", 1)[0]
+
+    @property
+    def artifacts_bucket_prefix(self) -> str:
+        """``bucket/prefix`` in the bucket name means keys live under ``prefix/``."""
+        parts = self.objects.artifacts.bucket.split("/", 1)
+        return parts[1].strip("/") + "/" if len(parts) == 2 and parts[1].strip("/") else ""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOCKCOORD_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Path(".mockcoord")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite file in the data directory"
+    )
+    host: str = "127.0.0.1"
+    workhorse_port: int = 3000
+    rails_port: int = 3001
+    s3_port: int = 3002
+    admin_token: str = DEFAULT_ADMIN_TOKEN
+    workhorse_secret_file: Path | None = None
+    object_store: ObjectStore = Field(default_factory=ObjectStore)
+    check_object_exists: bool = Field(
+        default=True,
+        description="HEAD the object before answering a download, as GitLab's file.exists? does",
+    )
+    log_level: str = "warning"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'mockcoord.sqlite3').resolve()}"
+
+    @property
+    def artifacts_path(self) -> Path:
+        """GitLab's ``artifacts.storage_path`` (``shared/artifacts``)."""
+        return (self.data_dir / "shared" / "artifacts").resolve()
+
+    @property
+    def uploads_path(self) -> Path:
+        """Where Workhorse writes local uploads (``TempPath``)."""
+        return self.artifacts_path / "tmp" / "uploads"
+
+    @property
+    def secret_file(self) -> Path:
+        return (self.workhorse_secret_file or self.data_dir / ".gitlab_workhorse_secret").resolve()
+
+    @property
+    def embedded_s3(self) -> bool:
+        return self.object_store.enabled and not self.object_store.connection.endpoint
+
+    def binds_only_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False

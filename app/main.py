@@ -1,0 +1,90 @@
+"""The Rails application: ``create_app(settings)`` builds it, its lifespan opens what it needs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.api import health, mock, runner_artifacts
+from app.config import Settings
+from app.correlation import CorrelationIdMiddleware
+from app.db import Database
+from app.errors import APIError, api_error_handler, http_error_handler, validation_error_handler
+from app.header_limits import HeaderLimitMiddleware
+from app.services.bootstrap import bootstrap
+from app.state import AppState
+from app.storage import open_store
+from app.storage.embedded_s3 import EmbeddedS3
+from app.workhorse_api import ensure_secret
+
+log = logging.getLogger("mockcoord.rails")
+
+
+async def start(settings: Settings) -> AppState:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = None
+    if settings.embedded_s3:
+        embedded = EmbeddedS3(
+            settings.host if settings.binds_only_loopback() else "127.0.0.1", settings.s3_port
+        ).start()
+        settings.object_store.connection.endpoint = embedded.endpoint
+    db = Database(settings.resolved_database_url)
+    await db.create_all()
+    store = await open_store(settings)
+    settings.uploads_path.mkdir(parents=True, exist_ok=True)
+    state = AppState(
+        settings=settings, db=db, store=store, secret=ensure_secret(settings.secret_file), embedded_s3=embedded
+    )
+    async with db.session() as session:
+        await bootstrap(session, settings.admin_token)
+    return state
+
+
+async def stop(state: AppState) -> None:
+    await state.store.close()
+    await state.db.dispose()
+    if state.embedded_s3 is not None:
+        state.embedded_s3.stop()
+
+
+async def internal_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """GitLab's ``handle_api_exception``: log it, answer a bare JSON 500."""
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse({"message": "500 Internal Server Error"}, status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await start(settings)
+        app.state.mockcoord = state
+        try:
+            yield
+        finally:
+            await stop(state)
+
+    app = FastAPI(
+        title="mockcoord (Rails)",
+        lifespan=lifespan,
+        docs_url="/-/mock/docs",
+        openapi_url="/-/mock/openapi.json",
+        redoc_url=None,
+    )
+    app.add_exception_handler(APIError, api_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, internal_error_handler)
+    app.include_router(runner_artifacts.router)
+    app.include_router(mock.router)
+    app.include_router(health.router)
+    app.add_middleware(HeaderLimitMiddleware)
+    app.add_middleware(CorrelationIdMiddleware)
+    return app

@@ -1,0 +1,16 @@
+"""``POST /-/mock/reset``: an empty instance again, database and storage alike."""
+
+from __future__ import annotations
+
+from app import clock
+from app.services.bootstrap import bootstrap
+from app.state import AppState
+
+
+async def reset(state: AppState) -> None:
+    await state.db.truncate_all()
+    await state.store.clear()
+    state.settings.uploads_path.mkdir(parents=True, exist_ok=True)
+    clock.reset()
+    async with state.db.session() as session:
+        await bootstrap(session, state.settings.admin_token)
