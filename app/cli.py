@@ -22,7 +22,7 @@ from app.services.demo import DemoInfo, load_scenario_file, prepare_demo
 from app.state import AppState
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
-console = Console(stderr=False, highlight=False)
+console = Console(highlight=False)
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (MOCKCOORD_HOST).")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (MOCKCOORD_DATA_DIR).")]
@@ -89,11 +89,10 @@ def print_banner(settings: Settings, base_url: str, demo: DemoInfo | None, start
         f"job {demo.test_job_id} (test) is running with token {demo.test_job_token}"
     )
     console.print("  direct download (302 to object storage):")
-    console.print(f"    curl -i -H 'JOB-TOKEN: {demo.test_job_token}' '{url}?direct_download=true'", soft_wrap=True)
+    console.print(f"    curl -i -H 'JOB-TOKEN: {demo.test_job_token}' '{url}?direct_download=true'")
     console.print("  proxied download (Workhorse send-url):")
     console.print(
         f"    curl -sS -o artifacts.zip -H 'JOB-TOKEN: {demo.test_job_token}' '{url}' && unzip -l artifacts.zip",
-        soft_wrap=True,
     )
 
 
@@ -150,6 +149,7 @@ async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
         result = await load_scenario_file(state, scenario)
         console.print_json(json.dumps(result))
     print_banner(settings, f"http://{settings.host}:{settings.rails_port}", info, started)
+    sys.stdout.flush()
     await task
 
 

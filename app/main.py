@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, internal_error_handler)
-    app.include_router(runner_artifacts.router)
+    app.router.routes.extend(runner_artifacts.routes)
     app.include_router(mock.router)
     app.include_router(health.router)
     app.add_middleware(HeaderLimitMiddleware)

@@ -1,14 +1,20 @@
-"""The runner's artifact endpoints (``lib/api/ci/runner.rb``), behind Workhorse."""
+"""The runner's artifact endpoints (``lib/api/ci/runner.rb``), behind Workhorse.
+
+Plain Starlette routes: parameters are parsed the Grape way by hand anyway, and the
+download route is the hot path, where FastAPI's dependency machinery would cost more
+than the database query.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import jwt
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from app.api.params import boolean, enum_value, integer
 from app.auth import credentials, runner_job_token
@@ -16,8 +22,9 @@ from app.errors import bad_request, forbidden, param_error
 from app.models import Accessibility, FileFormat, FileType
 from app.services import artifacts_create
 from app.services.artifacts_create import UploadedFile, UploadParams
-from app.services.artifacts_present import archive_of, present_artifact
-from app.services.job_auth import authenticate_dependent_job, authenticate_job
+from app.services.artifacts_present import present_artifact
+from app.services.download_auth import authorize_download
+from app.services.job_auth import authenticate_job
 from app.state import AppState, get_state
 from app.workhorse_api import (
     INTERNAL_API_CONTENT_TYPE,
@@ -27,7 +34,12 @@ from app.workhorse_api import (
     verify_api_request,
 )
 
-router = APIRouter(prefix="/api/v4/jobs")
+
+def job_id(request: Request) -> int:
+    """Grape's ``requires :id, type: Integer``."""
+    value = integer(request.path_params, "id")
+    assert value is not None
+    return value
 
 
 def require_gitlab_workhorse(request: Request, state: AppState) -> None:
@@ -51,8 +63,8 @@ def upload_params(params: Mapping[str, str]) -> UploadParams:
     )
 
 
-@router.post("/{id}/artifacts/authorize")
-async def authorize(id: int, request: Request, state: AppState = Depends(get_state)) -> Response:
+async def authorize(request: Request) -> Response:
+    state, id = get_state(request), job_id(request)
     params = upload_params(request.query_params)
     require_gitlab_workhorse(request, state)
     async with state.db.session() as session:
@@ -77,8 +89,8 @@ def _uploaded(form: FormData, field: str, rewritten: Mapping[str, str], secret: 
     return UploadedFile.from_claims(claims.get("upload") or {})
 
 
-@router.post("/{id}/artifacts")
-async def upload(id: int, request: Request, state: AppState = Depends(get_state)) -> Response:
+async def upload(request: Request) -> Response:
+    state, id = get_state(request), job_id(request)
     params = upload_params(request.query_params)
     require_gitlab_workhorse(request, state)
     try:
@@ -103,16 +115,21 @@ async def upload(id: int, request: Request, state: AppState = Depends(get_state)
     return Response(b"201", status_code=201, media_type="application/json")
 
 
-@router.api_route("/{id}/artifacts", methods=["GET", "HEAD"])
-async def download(id: int, request: Request, state: AppState = Depends(get_state)) -> Response:
+async def download(request: Request) -> Response:
+    state, id = get_state(request), job_id(request)
     direct = boolean(request.query_params, "direct_download")
-    async with state.db.session() as session:
-        ctx = await authenticate_dependent_job(session, id, credentials(request))
-        artifact = await archive_of(session, ctx.job)
+    download = await authorize_download(state.db, id, credentials(request))
     return await present_artifact(
         state,
-        artifact,
+        download.archive,
         direct_download=direct,
         sendfile=request.headers.get("x-sendfile-type") == "X-Sendfile",
         head=request.method == "HEAD",
     )
+
+
+routes = [
+    Route("/api/v4/jobs/{id}/artifacts/authorize", authorize, methods=["POST"]),
+    Route("/api/v4/jobs/{id}/artifacts", upload, methods=["POST"]),
+    Route("/api/v4/jobs/{id}/artifacts", download, methods=["GET", "HEAD"]),
+]

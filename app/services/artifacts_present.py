@@ -11,25 +11,15 @@ import base64
 import json
 
 from fastapi.responses import Response, StreamingResponse
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import not_found
-from app.models import Build, FileType, JobArtifact
+from app.models import JobArtifact
 from app.services.artifact_files import artifact_key, content_disposition
 from app.state import AppState
 from app.storage import LocalStore
 from app.workhorse_api import SEND_DATA_HEADER
 
 DOWNLOAD_URL_EXPIRATION = 600
-
-
-async def archive_of(session: AsyncSession, job: Build) -> JobArtifact | None:
-    return (
-        await session.exec(
-            select(JobArtifact).where(JobArtifact.job_id == job.id, JobArtifact.file_type == FileType.archive)
-        )
-    ).first()
 
 
 def send_url_header(url: str, response_headers: dict[str, str] | None = None) -> str:

@@ -12,10 +12,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
-from app.auth import Credentials, token_digest
-from app.errors import forbidden, unauthorized
+from app.auth import token_digest
+from app.errors import forbidden
 from app.models import Build, BuildStatus, PersonalAccessToken, Project, User
-from app.services.permissions import can_read_build, job_token_allowed
 
 PROCESSING = {BuildStatus.running, BuildStatus.canceling}
 
@@ -47,16 +46,6 @@ async def authenticate_job(session: AsyncSession, job_id: int, token: str) -> Au
     return AuthenticatedJob(job, project)
 
 
-async def job_from_token(session: AsyncSession, token: str) -> Build | None:
-    """``Ci::AuthJobFinder#execute``: a job token is only good while its job runs."""
-    job = (await session.exec(select(Build).where(Build.token == token))).first()
-    if job is None or job.status not in PROCESSING or job.erased_at is not None:
-        return None
-    if job.token_expires_at is not None and job.token_expires_at <= clock.now():
-        return None
-    return job
-
-
 async def user_from_personal_access_token(session: AsyncSession, token: str) -> User | None:
     pat = (
         await session.exec(select(PersonalAccessToken).where(PersonalAccessToken.token_digest == token_digest(token)))
@@ -64,28 +53,3 @@ async def user_from_personal_access_token(session: AsyncSession, token: str) -> 
     if pat is None or pat.revoked or (pat.expires_at is not None and pat.expires_at <= clock.now()):
         return None
     return await session.get(User, pat.user_id)
-
-
-async def authenticate_dependent_job(session: AsyncSession, job_id: int, creds: Credentials) -> AuthenticatedJob:
-    """``authenticate_job_via_dependent_job!``: any credential whose user can ``read_build``
-    the target job; a personal access token authenticates but is not a job, so 403."""
-    user: User | None = None
-    source_job: Build | None = None
-    if creds.job_token:
-        source_job = await job_from_token(session, creds.job_token)
-        if source_job is None:
-            raise unauthorized()
-        user = await session.get(User, source_job.user_id) if source_job.user_id else None
-    elif creds.personal_access_token:
-        user = await user_from_personal_access_token(session, creds.personal_access_token)
-    if user is None:
-        raise unauthorized()
-    job = await session.get(Build, job_id)
-    if job is None:
-        raise forbidden()
-    project = await session.get(Project, job.project_id)
-    if project is None or not await can_read_build(session, user, project):
-        raise forbidden()
-    if source_job is None or not await job_token_allowed(session, source_job.project_id, project):
-        raise forbidden()
-    return AuthenticatedJob(job, project)

@@ -1,22 +1,49 @@
-"""The slice of GitLab's ``ProjectPolicy`` artifact downloads depend on: ``read_build``."""
+"""The slice of GitLab's ``ProjectPolicy`` artifact downloads depend on: ``read_build``,
+and the CI/CD job token's inbound allowlist. Pure rules; callers fetch the facts."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models import (
-    AccessLevel,
-    JobTokenProjectScopeLink,
-    Member,
-    Namespace,
-    Project,
-    ProjectCiCdSetting,
-    User,
-    VisibilityLevel,
-)
+from app.models import AccessLevel, Namespace, VisibilityLevel
 
 INBOUND = 1
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who asks: the user's flags and their access level on the project."""
+
+    admin: bool
+    external: bool
+    active: bool
+    access_level: int
+
+
+def can_read_build(reader: Reader, visibility_level: int, public_builds: bool) -> bool:
+    """Reporters and up always; guests, and everyone who can see the project, only with
+    "Public pipelines" (``public_builds``); admins always; blocked users never."""
+    if not reader.active:
+        return False
+    if reader.admin or reader.access_level >= AccessLevel.REPORTER:
+        return True
+    visible = (
+        visibility_level == VisibilityLevel.PUBLIC
+        or (visibility_level == VisibilityLevel.INTERNAL and not reader.external)
+        or reader.access_level >= AccessLevel.GUEST
+    )
+    return visible and public_builds
+
+
+def job_token_allowed(
+    source_project_id: int, target_project_id: int, scope_enabled: bool | None, allowlisted: bool
+) -> bool:
+    """A job token reaches its own project, or one whose inbound allowlist names its project
+    (or whose allowlist is switched off)."""
+    return source_project_id == target_project_id or scope_enabled is False or allowlisted
 
 
 async def namespace_ancestry(session: AsyncSession, namespace_id: int) -> list[int]:
@@ -27,55 +54,3 @@ async def namespace_ancestry(session: AsyncSession, namespace_id: int) -> list[i
         ids.append(current)
         current = (await session.exec(select(Namespace.parent_id).where(Namespace.id == current))).first()
     return ids
-
-
-async def max_access_level(session: AsyncSession, user_id: int, project: Project) -> int:
-    """Direct project membership or inherited group membership, whichever is higher."""
-    ancestry = await namespace_ancestry(session, project.namespace_id)
-    rows = await session.exec(
-        select(Member.access_level).where(
-            Member.user_id == user_id,
-            ((Member.source_type == "Project") & (Member.source_id == project.id))
-            | ((Member.source_type == "Namespace") & (Member.source_id.in_(ancestry))),  # type: ignore[union-attr]
-        )
-    )
-    return max(rows.all(), default=AccessLevel.NO_ACCESS)
-
-
-async def can_read_build(session: AsyncSession, user: User | None, project: Project) -> bool:
-    """Reporters and up always; guests and everyone who can see the project only with
-    "Public pipelines" (``public_builds``); admins always; blocked users never."""
-    if user is not None and user.state != "active":
-        return False
-    if user is not None and user.admin:
-        return True
-    level = await max_access_level(session, user.id, project) if user is not None else 0  # type: ignore[arg-type]
-    if level >= AccessLevel.REPORTER:
-        return True
-    visible = (
-        project.visibility_level == VisibilityLevel.PUBLIC
-        or (project.visibility_level == VisibilityLevel.INTERNAL and user is not None and not user.external)
-        or level >= AccessLevel.GUEST
-    )
-    return visible and project.public_builds
-
-
-async def job_token_allowed(session: AsyncSession, source_project_id: int, target: Project) -> bool:
-    """The target project's inbound CI/CD job token allowlist."""
-    if source_project_id == target.id:
-        return True
-    enabled = (
-        await session.exec(
-            select(ProjectCiCdSetting.job_token_scope_enabled).where(ProjectCiCdSetting.project_id == target.id)
-        )
-    ).first()
-    if enabled is False:
-        return True
-    link = await session.exec(
-        select(JobTokenProjectScopeLink.id).where(
-            JobTokenProjectScopeLink.source_project_id == target.id,
-            JobTokenProjectScopeLink.target_project_id == source_project_id,
-            JobTokenProjectScopeLink.direction == INBOUND,
-        )
-    )
-    return link.first() is not None

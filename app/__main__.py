@@ -1,0 +1,5 @@
+"""``python -m app`` is ``mockcoord``."""
+
+from app.cli import main
+
+main()

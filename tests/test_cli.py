@@ -1,0 +1,114 @@
+"""``mockcoord serve`` / ``seed`` / ``reset`` as a newcomer runs them: a real process, real ports."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.config import DEFAULT_ADMIN_TOKEN
+from app.storage.embedded_s3 import free_port
+
+MOCKCOORD = [sys.executable, "-m", "app"]
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[str], banner: str, url: str) -> None:
+        self.proc, self.banner, self.url = proc, banner, url
+
+
+def start_serve(tmp: Path, *args: str) -> Served:
+    rails_port = free_port()
+    proc = subprocess.Popen(
+        [*MOCKCOORD, "serve", "--data-dir", str(tmp), "--rails-port", str(rails_port), "--port", str(free_port()),
+         "--s3-port", str(free_port()), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "proxied download" in line or ("admin token" in line and "--no-demo" in args):
+            if "proxied download" in line:
+                lines.append(proc.stdout.readline())
+            return Served(proc, "".join(lines), f"http://127.0.0.1:{rails_port}")
+    proc.kill()
+    raise AssertionError("serve did not become ready:\n" + "".join(lines))
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    s = start_serve(tmp_path)
+    yield s
+    s.proc.terminate()
+    s.proc.wait(timeout=15)
+
+
+def test_serve_prints_a_working_demo(served: Served) -> None:
+    banner = served.banner
+    assert "mockcoord is ready" in banner and DEFAULT_ADMIN_TOKEN in banner
+    token = re.search(r"JOB-TOKEN: (glcbt-[\w-]+)", banner).group(1)  # type: ignore[union-attr]
+    direct = re.search(r"'(http://\S+\?direct_download=true)'", banner).group(1)  # type: ignore[union-attr]
+    res = httpx.get(direct, headers={"JOB-TOKEN": token})
+    assert res.status_code == 302
+    archive = httpx.get(res.headers["location"])
+    names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+    assert sorted(names) == ["out/build-info.json", "out/hello.txt"]
+    proxied = httpx.get(direct.split("?")[0], headers={"JOB-TOKEN": token})
+    assert proxied.status_code == 200 and proxied.headers["gitlab-workhorse-send-data"].startswith("send-url:")
+
+
+def test_seed_and_reset_commands(served: Served, tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("users:\n  - username: carol\nprojects:\n  - path: carol/tool\n")
+    out = subprocess.run([*MOCKCOORD, "seed", str(scenario), "--url", served.url], capture_output=True, text=True,
+                         check=True)
+    assert '"carol/tool"' in out.stdout
+    again = subprocess.run([*MOCKCOORD, "seed", str(scenario), "--url", served.url], capture_output=True, text=True)
+    assert again.returncode == 1 and "user 'carol' already exists" in again.stdout
+    subprocess.run([*MOCKCOORD, "reset", "--url", served.url], capture_output=True, text=True, check=True)
+    out = subprocess.run([*MOCKCOORD, "seed", str(scenario), "--url", served.url], capture_output=True, text=True,
+                         check=True)
+    assert '"carol"' in out.stdout
+
+
+def test_serve_twice_on_one_data_dir_reuses_the_demo(tmp_path: Path) -> None:
+    first = start_serve(tmp_path)
+    first.proc.terminate()
+    first.proc.wait(timeout=15)
+    second = start_serve(tmp_path)
+    try:
+        assert "Demo: job 1 " in second.banner
+    finally:
+        second.proc.terminate()
+        second.proc.wait(timeout=15)
+
+
+def test_refuses_public_bind_with_default_admin_token(tmp_path: Path) -> None:
+    out = subprocess.run([*MOCKCOORD, "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "Refusing to bind 0.0.0.0 with the default admin token" in out.stdout
+
+
+def test_local_storage_and_custom_scenario(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("users:\n  - username: dora\n")
+    s = start_serve(tmp_path / "data", "--storage", "local", "--no-demo", "--scenario", str(scenario))
+    try:
+        assert "local " in s.banner and '"dora"' in s.banner
+    finally:
+        s.proc.terminate()
+        s.proc.wait(timeout=15)
