@@ -40,18 +40,23 @@ class Database:
             await conn.run_sync(SQLModel.metadata.drop_all)
 
     async def truncate_all(self) -> None:
-        """Empty every table in one statement (PostgreSQL) or one transaction (SQLite)."""
+        """Empty every table and restart ids, in one transaction.
+
+        On PostgreSQL, DELETE plus ``setval`` in one script: TRUNCATE of every table costs
+        ~75 ms (new relfilenodes), DELETE of a test-sized instance a few."""
         tables = [t.name for t in SQLModel.metadata.sorted_tables]
+        deletes = [f'DELETE FROM "{name}"' for name in reversed(tables)]
         async with self.engine.begin() as conn:
             if self.is_sqlite:
-                for name in reversed(tables):
-                    await conn.execute(text(f'DELETE FROM "{name}"'))
+                for statement in deletes:
+                    await conn.execute(text(statement))
                 has_seq = await conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"))
                 if has_seq.first():
                     await conn.execute(text("DELETE FROM sqlite_sequence"))
             else:
-                joined = ", ".join(f'"{n}"' for n in tables)
-                await conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
+                restarts = [f"SELECT setval(pg_get_serial_sequence('\"{name}\"', 'id'), 1, false)" for name in tables]
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.execute(";\n".join(deletes + restarts))
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

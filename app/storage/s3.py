@@ -123,6 +123,8 @@ class S3Store:
                 return
             page = [ObjectInfo(o["Key"][len(self.prefix) :], int(o["Size"])) for o in contents]
             yield page
+            if not res.get("IsTruncated"):
+                return
             marker = page[-1].key
 
     async def presigned_url(self, method: str, key: str, expires_in: int) -> str:
