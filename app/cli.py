@@ -17,9 +17,11 @@ import yaml
 from rich.console import Console
 
 from app.config import DEFAULT_ADMIN_TOKEN, Settings
+from app.front_door import start_workhorse, stop_workhorse, wait_ready
 from app.main import create_app
 from app.services.demo import DemoInfo, load_scenario_file, prepare_demo
 from app.state import AppState
+from app.workhorse_api import ensure_secret
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
 console = Console(highlight=False)
@@ -72,7 +74,7 @@ async def _run_server(app: Any, host: str, port: int, log_level: str) -> tuple[u
 
 def print_banner(settings: Settings, base_url: str, demo: DemoInfo | None, started: float) -> None:
     console.print(f"[bold green]mockcoord is ready[/bold green] in {time.monotonic() - started:.2f}s")
-    console.print(f"  coordinator   {base_url}")
+    console.print(f"  coordinator   {base_url}   (Workhorse; Rails behind it on 127.0.0.1:{settings.rails_port})")
     storage = (
         f"S3 {settings.object_store.connection.endpoint} bucket {settings.object_store.artifacts_bucket}"
         if settings.object_store.enabled
@@ -81,6 +83,7 @@ def print_banner(settings: Settings, base_url: str, demo: DemoInfo | None, start
     console.print(f"  storage       {storage}")
     console.print(f"  database      {settings.resolved_database_url}")
     console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
+    console.print(f"  logs          {settings.data_dir.resolve() / 'log' / 'workhorse.log'}")
     if demo is None:
         return
     url = f"{base_url}/api/v4/jobs/{demo.build_job_id}/artifacts"
@@ -141,16 +144,27 @@ def serve(
 
 async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
     started = time.monotonic()
-    rails = create_app(settings)
-    _server, task = await _run_server(rails, settings.host, settings.rails_port, settings.log_level)
-    state: AppState = rails.state.mockcoord
-    info = await prepare_demo(state) if demo and scenario is None else None
-    if scenario is not None:
-        result = await load_scenario_file(state, scenario)
-        console.print_json(json.dumps(result))
-    print_banner(settings, f"http://{settings.host}:{settings.rails_port}", info, started)
-    sys.stdout.flush()
-    await task
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_secret(settings.secret_file)
+    workhorse = await start_workhorse(settings)
+    try:
+        rails = create_app(settings)
+        _server, task = await _run_server(rails, "127.0.0.1", settings.rails_port, settings.log_level)
+        front = f"http://{settings.host}:{settings.workhorse_port}"
+        await wait_ready(workhorse, front.replace("0.0.0.0", "127.0.0.1"))
+        state: AppState = rails.state.mockcoord
+        info = await prepare_demo(state) if demo and scenario is None else None
+        if scenario is not None:
+            result = await load_scenario_file(state, scenario)
+            console.print_json(json.dumps(result))
+        print_banner(settings, front, info, started)
+        sys.stdout.flush()
+        await task
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        await stop_workhorse(workhorse)
 
 
 @cli.command()
@@ -164,6 +178,31 @@ def rails(
     settings = build_settings(host=host, rails_port=port, data_dir=data_dir, database_url=database_url)
     refuse_unsafe_bind(settings)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.rails_port, log_level=settings.log_level)
+
+
+@cli.command()
+def workhorse(
+    rails_url: Annotated[str, typer.Option(help="Where Rails listens.")] = "http://127.0.0.1:3001",
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    secret_file: Annotated[Path, typer.Option(help="GitLab's .gitlab_workhorse_secret, shared with Rails.")] = Path(
+        ".mockcoord/.gitlab_workhorse_secret"
+    ),
+    client_max_body_size: Annotated[int, typer.Option(help="NGINX-style body limit in bytes; 0 = off.")] = 0,
+) -> None:
+    """Start Workhorse alone, in front of a Rails started elsewhere."""
+    from workhorse.__main__ import run
+    from workhorse.config import WorkhorseSettings
+
+    run(
+        WorkhorseSettings(
+            listen_host=host,
+            listen_port=port,
+            rails_url=rails_url,
+            secret_file=secret_file,
+            client_max_body_size=client_max_body_size,
+        )
+    )
 
 
 def _admin_call(method: str, url: str, token: str, path: str, body: Any = None) -> Any:

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     admin_token: str = DEFAULT_ADMIN_TOKEN
     workhorse_secret_file: Path | None = None
     object_store: ObjectStore = Field(default_factory=ObjectStore)
+    client_max_body_size: int = Field(
+        default=0, ge=0, description="NGINX's client_max_body_size in front of Workhorse, bytes; 0 = off"
+    )
     check_object_exists: bool = Field(
         default=True,
         description="HEAD the object before answering a download, as GitLab's file.exists? does",

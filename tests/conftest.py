@@ -88,7 +88,7 @@ class Coordinator:
         return res.json()
 
 
-async def _serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+async def serve_app(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -120,7 +120,7 @@ async def rails(
     await fresh.dispose()
     app = create_app(settings)
     port = free_port()
-    server, task = await _serve(app, port)
+    server, task = await serve_app(app, port)
     state: AppState = app.state.mockcoord
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:

@@ -1,0 +1,310 @@
+"""Workhorse throughput and memory on loopback, compared in the same run with direct and nginx.
+
+    /work/venv/bin/python benchmarks/workhorse_bench.py [--size-mib 1024] [--rounds 3] [--out docs/workhorse.md]
+
+Downloads: one 1 GiB object fetched directly from moto, through Workhorse send-url, and through
+nginx proxy_pass (default, and tuned with ``proxy_buffering off; proxy_buffer_size 1m``).
+Uploads: the same bytes as a chunked multipart through Workhorse (presigned PUT and its own
+S3 client) versus a direct streaming PUT. Workhorse runs in its own process so its peak RSS
+(from /proc) can be read per transfer. moto runs in this process and is collected between
+transfers, as reference/performance.md advises. Rounds are interleaved; ratios are medians.
+"""
+
+# Setup (processes, files) is blocking on purpose: it happens before anything is timed.
+# ruff: noqa: ASYNC220, ASYNC240
+
+import argparse
+import asyncio
+import base64
+import gc
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import boto3
+import uvicorn
+from moto.server import ThreadedMotoServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.workhorse.stub_rails import JOB_TOKEN, StubRails  # noqa: E402
+
+MIB = 1024 * 1024
+BUCKET = "artifacts"
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+    server {{ listen 127.0.0.1:{default_port}; location / {{ proxy_pass http://{upstream}; }} }}
+    server {{ listen 127.0.0.1:{tuned_port};
+        location / {{ proxy_pass http://{upstream}; proxy_buffering off; proxy_buffer_size 1m;
+            proxy_buffers 4 1m; proxy_busy_buffers_size 2m; }} }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+class RssSampler:
+    """Peak VmRSS of a process, sampled every 20 ms in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+
+    def rss(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def __enter__(self) -> "RssSampler":
+        self.base = self.peak = self.rss()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.rss())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def timed_get(session: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    size = 0
+    async with session.get(url, headers=headers) as response:
+        response.raise_for_status()
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+    elapsed = time.perf_counter() - started
+    return size / MIB / elapsed
+
+
+def body_blocks(size: int, prefix: bytes = b"", suffix: bytes = b"") -> Callable[[], AsyncIterator[bytes]]:
+    block = os.urandom(MIB)
+
+    async def gen() -> AsyncIterator[bytes]:
+        if prefix:
+            yield prefix
+        for _ in range(size // MIB):
+            yield block
+        if suffix:
+            yield suffix
+
+    return gen
+
+
+async def timed(coro: Awaitable[None], size: int) -> float:
+    started = time.perf_counter()
+    await coro
+    return size / MIB / (time.perf_counter() - started)
+
+
+async def main(args: argparse.Namespace) -> str:
+    size = args.size_mib * MIB
+    tmp = Path(tempfile.mkdtemp(prefix="whbench"))
+    tmp.chmod(0o755)  # nginx workers (not root) spool proxied bodies under it
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port())
+    moto.start()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket=BUCKET)
+    block = os.urandom(MIB)
+    s3.upload_fileobj(_Repeat(block, size // MIB), BUCKET, "download.bin")
+    gc.collect()
+    presigned = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "download.bin"},
+                                          ExpiresIn=7200)
+
+    key = os.urandom(32)
+    (tmp / "secret").write_text(base64.b64encode(key).decode())
+    rails = StubRails(key=key, s3=s3, bucket=BUCKET, s3_endpoint=endpoint, temp_path=str(tmp / "uploads"))
+    rails.download = ("send-url", presigned, {})
+    rails_port = free_port()
+    rails_server = uvicorn.Server(uvicorn.Config(rails.app(), host="127.0.0.1", port=rails_port,
+                                                 log_level="error"))
+    threading.Thread(target=rails_server.run, daemon=True).start()
+
+    wh_port = free_port()
+    wh_env = {**os.environ, "MOCKCOORD_WORKHORSE_LISTEN_PORT": str(wh_port),
+              "MOCKCOORD_WORKHORSE_RAILS_URL": f"http://127.0.0.1:{rails_port}",
+              "MOCKCOORD_WORKHORSE_SECRET_FILE": str(tmp / "secret"),
+              "MOCKCOORD_WORKHORSE_LOG_FILE": str(tmp / "workhorse.log"),
+              "MOCKCOORD_WORKHORSE_S3_ACCESS_KEY_ID": "testing",
+              "MOCKCOORD_WORKHORSE_S3_SECRET_ACCESS_KEY": "testing"}
+    command = [sys.executable, "-m", "workhorse"]
+    if args.py_spy:  # profile Workhorse; RSS figures are then py-spy's, not Workhorse's
+        command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(args.py_spy), "--", *command]
+    workhorse = subprocess.Popen(command, env=wh_env,
+                                 cwd=Path(__file__).resolve().parent.parent)
+    default_port, tuned_port = free_port(), free_port()
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, default_port=default_port,
+                                                      tuned_port=tuned_port, upstream=f"{host}:{port}"))
+    nginx = subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
+    path_qs = presigned.removeprefix(endpoint)
+    results: dict[str, list[float]] = {}
+    rss: dict[str, int] = {}
+    try:
+        for p in (wh_port, default_port, tuned_port, rails_port):
+            wait_port(p)
+        async with aiohttp.ClientSession(read_bufsize=MIB, auto_decompress=False,
+                                         timeout=aiohttp.ClientTimeout(total=None)) as session:
+            sampler = RssSampler(workhorse.pid)
+            for _ in range(args.rounds):
+                for name, url, via_wh in (
+                    ("direct GET", presigned, False),
+                    ("Workhorse send-url", f"http://127.0.0.1:{wh_port}/api/v4/jobs/1/artifacts", True),
+                    ("nginx default", f"http://127.0.0.1:{default_port}{path_qs}", False),
+                    ("nginx tuned", f"http://127.0.0.1:{tuned_port}{path_qs}", False),
+                ):
+                    gc.collect()
+                    print(f"{name} ...", file=sys.stderr, flush=True)
+                    with sampler if via_wh else _Null() as s:
+                        results.setdefault(name, []).append(
+                            await timed_get(session, url, {"JOB-TOKEN": JOB_TOKEN}))
+                    if via_wh:
+                        rss[name] = max(rss.get(name, 0), s.peak - s.base)
+            boundary = "benchboundary"
+            head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="artifacts.zip"\r\n'
+                    "Content-Type: application/octet-stream\r\n\r\n").encode()
+            tail = f"\r\n--{boundary}--\r\n".encode()
+            upload_url = f"http://127.0.0.1:{wh_port}/api/v4/jobs/1/artifacts?artifact_format=gzip"
+            headers = {"JOB-TOKEN": JOB_TOKEN, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+            put_url = s3.generate_presigned_url("put_object", Params={"Bucket": BUCKET, "Key": "direct.bin"},
+                                                ExpiresIn=7200)
+            for _ in range(args.upload_rounds):
+                gc.collect()
+                results.setdefault("direct PUT", []).append(await timed(
+                    _check(session.put(put_url, data=body_blocks(size)())), size))
+                _clear(s3)
+                gc.collect()
+                results.setdefault("direct multipart (boto3)", []).append(await timed(asyncio.to_thread(
+                    s3.upload_fileobj, _Repeat(block, size // MIB), BUCKET, "direct-mp.bin"), size))
+                for mode, client_mode in (("presigned", "presigned_put"), ("s3", "s3_client_v2"),
+                                          ("local", "local_tempfile")):
+                    _clear(s3)
+                    gc.collect()
+                    rails.mode = mode
+                    name = f"Workhorse upload ({client_mode})"
+                    with sampler as s:
+                        results.setdefault(name, []).append(await timed(_check(session.post(
+                            upload_url, data=body_blocks(size, head, tail)(), headers=headers)), size))
+                    rss[name] = max(rss.get(name, 0), s.peak - s.base)
+                _clear(s3)
+    finally:
+        nginx.terminate()
+        workhorse.send_signal(2)
+        nginx.wait(10)
+        workhorse.wait(10)
+        rails_server.should_exit = True
+        moto.stop()
+        if sys.exc_info()[0] is not None:
+            print((tmp / "workhorse.log").read_text()[-3000:], file=sys.stderr)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report(results, rss, args)
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _Repeat:
+    """A file-like object repeating one block, so the 1 GiB source never sits in memory."""
+
+    def __init__(self, block: bytes, count: int) -> None:
+        self.block, self.left, self.pos = block, count, 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = bytearray()
+        while self.left and (n < 0 or len(out) < n):
+            take = self.block[self.pos : self.pos + (n - len(out) if n >= 0 else len(self.block))]
+            out += take
+            self.pos += len(take)
+            if self.pos == len(self.block):
+                self.pos, self.left = 0, self.left - 1
+        return bytes(out)
+
+
+async def _check(request) -> None:  # noqa: ANN001 - aiohttp's request context manager
+    async with request as response:
+        body = await response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"{response.status}: {body[:200]!r}")
+
+
+def _clear(s3) -> None:  # noqa: ANN001
+    for obj in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        if obj["Key"] != "download.bin":
+            s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
+
+
+def report(results: dict[str, list[float]], rss: dict[str, int], args: argparse.Namespace) -> str:
+    med = {name: statistics.median(v) for name, v in results.items()}
+    lines = [
+        f"### Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {args.size_mib} MiB, "
+        f"{args.rounds} download / {args.upload_rounds} upload rounds, loopback, {os.cpu_count()} CPUs",
+        "",
+        "| transfer | MiB/s min / median / max | ratio (median) | Workhorse peak RSS growth |",
+        "|---|---|---|---|",
+    ]
+    for name, values in results.items():
+        upload = "upload" in name or "PUT" in name or "multipart" in name
+        base = med.get("direct PUT" if upload else "direct GET", med[name])
+        growth = f"{rss[name] / MIB:.0f} MiB" if name in rss else ""
+        lines.append(f"| {name} | {min(values):.0f} / {med[name]:.0f} / {max(values):.0f} | "
+                     f"{med[name] / base:.2f} | {growth} |")
+    wh = med["Workhorse send-url"]
+    lines += ["", f"- Workhorse send-url / nginx default: {wh / med['nginx default']:.2f}; "
+              f"/ nginx tuned: {wh / med['nginx tuned']:.2f}"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--upload-rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--py-spy", type=Path, help="write py-spy collapsed stacks of Workhorse here")
+    arguments = parser.parse_args()
+    text = asyncio.run(main(arguments))
+    print(text)
+    if arguments.out:
+        with arguments.out.open("a") as out:
+            out.write("\n" + text)

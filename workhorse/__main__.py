@@ -1,0 +1,22 @@
+"""``python -m workhorse``: serve Workhorse with uvicorn (uvloop + httptools when installed)."""
+
+import uvicorn
+
+from workhorse.app import create_app
+from workhorse.config import WorkhorseSettings
+
+
+def run(settings: WorkhorseSettings) -> None:
+    """Serve until interrupted; Workhorse writes its own JSON access log, so uvicorn's is off."""
+    uvicorn.run(
+        create_app(settings),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        access_log=False,
+        lifespan="on",
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    run(WorkhorseSettings())

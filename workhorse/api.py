@@ -1,0 +1,59 @@
+"""How Workhorse addresses Rails: its identifying headers and the pre-authorization call."""
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from workhorse import __version__
+from workhorse.httpio import BODY_HEADERS, Headers, Request, without
+from workhorse.secret import API_REQUEST_HEADER, api_request_token
+from workhorse.upstream import State
+
+RESPONSE_CONTENT_TYPE = "application/vnd.gitlab-workhorse+json"
+# Rails' non-authorizing answers are passed back, but only this much of them (as GitLab does).
+FAILED_RESPONSE_LIMIT = 32768
+
+_OURS = {"gitlab-workhorse", API_REQUEST_HEADER.lower(), "x-sendfile-type", "gitlab-workhorse-multipart-fields"}
+
+
+def rails_headers(state: State, req: Request, drop: Iterable[str] = ()) -> Headers:
+    """The client's headers (minus ``drop``) plus what tells Rails the request came via Workhorse."""
+    headers = without(req.headers, {*_OURS, "x-request-id", *drop})
+    return [
+        *headers,
+        ("Gitlab-Workhorse", __version__),
+        (API_REQUEST_HEADER, api_request_token(state.key)),
+        ("X-Sendfile-Type", "X-Sendfile"),
+        ("X-Request-Id", req.request_id),
+    ]
+
+
+@dataclass
+class Refused:
+    """A Rails answer that is not an authorization; it goes back to the client as it is."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+async def preauthorize(state: State, req: Request) -> dict[str, Any] | Refused:
+    """``POST <path>/authorize?<query>``: the authorize JSON, or Rails' refusal to relay."""
+    url = f"{req.path}/authorize" + (f"?{req.query}" if req.query else "")
+    request = state.rails.build_request(req.method, url, headers=rails_headers(state, req, BODY_HEADERS))
+    response = await state.rails.send(request, stream=True)
+    try:
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if response.status_code != 200 or content_type != RESPONSE_CONTENT_TYPE:
+            body = b""
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) >= FAILED_RESPONSE_LIMIT:
+                    body = body[:FAILED_RESPONSE_LIMIT]
+                    break
+            headers = without(response.headers.multi_items(), {"content-length"})
+            return Refused(response.status_code, headers, body)
+        return json.loads(await response.aread())
+    finally:
+        await response.aclose()

@@ -1,0 +1,24 @@
+"""Workhorse settings, read from constructor kwargs or ``MOCKCOORD_WORKHORSE_*`` env vars."""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkhorseSettings(BaseSettings):
+    """What GitLab keeps in workhorse's command line and config.toml, plus NGINX's body limit."""
+
+    model_config = SettingsConfigDict(env_prefix="MOCKCOORD_WORKHORSE_")
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 3000
+    rails_url: str = "http://127.0.0.1:3001"
+    # GitLab's .gitlab_workhorse_secret: base64 of 32 random bytes, shared with Rails.
+    secret_file: Path = Path(".gitlab_workhorse_secret")
+    # NGINX's client_max_body_size in front of Workhorse, in bytes; 0 disables it.
+    client_max_body_size: int = 0
+    # Credentials of Workhorse's own S3 client ([object_storage.s3] in config.toml).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    chunk_size: int = 1024 * 1024
+    log_file: Path | None = None

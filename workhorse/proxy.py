@@ -1,0 +1,48 @@
+"""Streaming pass-through to Rails, handing Workhorse instructions in the answer to their handlers."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+
+from workhorse import sendfile
+from workhorse.api import rails_headers
+from workhorse.httpio import Headers, Request, start, without
+from workhorse.senddata import send_url
+from workhorse.upstream import State
+
+SEND_DATA_HEADER = "gitlab-workhorse-send-data"
+SENDFILE_HEADER = "x-sendfile"
+
+
+def _has_body(req: Request) -> bool:
+    return req.header("transfer-encoding") is not None or req.header("content-length") not in (None, "0")
+
+
+async def serve(state: State, req: Request) -> None:
+    """Forward the request as it is, body streamed, and relay the answer."""
+    content: AsyncIterator[bytes] | None = req.body() if _has_body(req) else None
+    request = state.rails.build_request(
+        req.method, req.path_qs, headers=rails_headers(state, req), content=content
+    )
+    response = await state.rails.send(request, stream=True)
+    try:
+        await relay(state, req, response)
+    finally:
+        await response.aclose()
+
+
+async def relay(state: State, req: Request, response: httpx.Response) -> None:
+    """Send Rails' answer on, unless it tells Workhorse to serve a URL or a file instead."""
+    headers: Headers = without(response.headers.multi_items(), ())
+    send_data = response.headers.get(SEND_DATA_HEADER, "")
+    if response.status_code == 200 and send_data.startswith(send_url.PREFIX):
+        kept = without(headers, {SEND_DATA_HEADER, "content-length"})
+        await send_url.serve(state, req, kept, send_data.removeprefix(send_url.PREFIX))
+        return
+    if file := response.headers.get(SENDFILE_HEADER):
+        await sendfile.serve(state, req, without(headers, {SENDFILE_HEADER, "content-length"}), file)
+        return
+    await start(req.send, response.status_code, headers)
+    async for chunk in response.aiter_raw():
+        await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await req.send({"type": "http.response.body", "body": b""})

@@ -1,0 +1,1 @@
+"""Gitlab-Workhorse-Send-Data injectors: Rails names a source, Workhorse streams it."""

@@ -1,0 +1,67 @@
+"""``send-url:``: fetch a URL (object storage) and stream it to the client as Rails' answer."""
+
+import base64
+import json
+from typing import Any
+
+import aiohttp
+
+from workhorse.httpio import HOP_BY_HOP, Headers, Request, fail, start
+from workhorse.upstream import State
+
+PREFIX = "send-url:"
+# Rails decides caching, not the object store.
+PRESERVED = frozenset({"cache-control", "expires", "date", "pragma"})
+
+
+def decode(encoded: str) -> dict[str, Any]:
+    """Parse the URL-safe base64 JSON instruction (padding optional, as Go's decoder allows)."""
+    return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+
+
+def _header_items(header_map: dict[str, Any] | None) -> Headers:
+    """Go's http.Header (``{name: [values]}``) as a header list; bare strings tolerated."""
+    items: Headers = []
+    for name, values in (header_map or {}).items():
+        for value in [values] if isinstance(values, str) else values:
+            items.append((name, value))
+    return items
+
+
+async def serve(state: State, req: Request, rails_headers: Headers, encoded: str) -> None:
+    """Stream ``URL`` with the client's Range/If-* headers; any failure before the first byte is a 500."""
+    try:
+        params = decode(encoded)
+        url: str = params["URL"]
+    except (ValueError, KeyError) as exc:
+        state.log.error("SendURL: unpack sendData", exc)
+        await fail(req.send, 500, "Internal Server Error")
+        return
+    headers = _header_items(params.get("Header"))
+    headers += [(k, v) for k, v in req.headers if k == "range" or k.startswith("if-")]
+    state.log.info("SendURL: sending", url=url.split("?")[0], path=req.path)
+    try:
+        response = await state.storage.request(
+            params.get("Method") or "GET",
+            url,
+            headers=headers,
+            data=params.get("Body") or None,
+            allow_redirects=bool(params.get("AllowRedirects", False)),
+        )
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        state.log.error("SendURL: Get request failed", exc)
+        await fail(req.send, 500, "Internal Server Error")
+        return
+    async with response:
+        upstream = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+        replaced = {k.lower() for k, _ in upstream} - PRESERVED
+        merged = [(k, v) for k, v in rails_headers if k.lower() not in replaced]
+        merged += [(k, v) for k, v in upstream if k.lower() not in PRESERVED | HOP_BY_HOP]
+        extra = _header_items(params.get("ResponseHeaders"))
+        overridden = {k.lower() for k, _ in extra}
+        merged = [(k, v) for k, v in merged if k.lower() not in overridden] + extra
+        await start(req.send, response.status, merged)
+        if req.method != "HEAD":
+            async for chunk in response.content.iter_any():
+                await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await req.send({"type": "http.response.body", "body": b""})
