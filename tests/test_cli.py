@@ -133,3 +133,38 @@ def test_local_storage_and_custom_scenario(tmp_path: Path) -> None:
     finally:
         s.proc.terminate()
         s.proc.wait(timeout=15)
+
+
+def test_runner_upload_through_serve_then_download_both_ways(served: Served) -> None:
+    """A chunked multipart upload shaped as gitlab-runner sends it, through the real front door."""
+    seeded = httpx.post(
+        f"{served.url}/-/mock/seed",
+        headers={"PRIVATE-TOKEN": DEFAULT_ADMIN_TOKEN},
+        json={
+            "projects": [{"path": "root/upload", "pipelines": [{"jobs": [{"name": "compile", "status": "running"}]}]}]
+        },
+    )
+    compile_job = seeded.json()["jobs"][0]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("bin/tool", "x" * 100_000)
+    data = buffer.getvalue()
+    body = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="artifacts.zip"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n--b0undary--\r\n"
+    )
+
+    def chunks():  # a generator body goes out with Transfer-Encoding: chunked
+        yield from (body[i : i + 16384] for i in range(0, len(body), 16384))
+
+    url = f"{served.url}/api/v4/jobs/{compile_job['id']}/artifacts"
+    res = httpx.post(
+        url + "?artifact_format=zip&artifact_type=archive&expire_in=1+day",
+        content=chunks(),
+        headers={"Job-Token": compile_job["token"], "Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert (res.status_code, res.text) == (201, "201")
+    direct = httpx.get(url + "?direct_download=true", headers={"Job-Token": compile_job["token"]})
+    assert direct.status_code == 302
+    assert httpx.get(direct.headers["location"]).content == data
+    assert httpx.get(url, headers={"Job-Token": compile_job["token"]}).content == data

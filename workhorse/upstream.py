@@ -52,7 +52,9 @@ class State:
         if cache_key not in self._s3_clients:
             self._s3_session = self._s3_session or get_session()
             config = Config(
-                s3={"addressing_style": "path" if path_style else "virtual"},
+                # No SHA-256 of every part to sign it (botocore does that over plain HTTP
+                # unless told not to): the bytes are already hashed once for Rails.
+                s3={"addressing_style": "path" if path_style else "virtual", "payload_signing_enabled": False},
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
                 retries={"max_attempts": 1},
