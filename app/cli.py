@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from app.state import AppState
 from app.workhorse_api import ensure_secret
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (MOCKCOORD_HOST).")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (MOCKCOORD_DATA_DIR).")]
@@ -63,7 +64,9 @@ def refuse_unsafe_bind(settings: Settings) -> None:
 
 
 async def _run_server(app: Any, host: str, port: int, log_level: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", server_header=False)
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -72,11 +75,13 @@ async def _run_server(app: Any, host: str, port: int, log_level: str) -> tuple[u
     return server, task
 
 
-def print_banner(settings: Settings, base_url: str, demo: DemoInfo | None, started: float) -> None:
+def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started: float) -> None:
+    settings = state.settings
     console.print(f"[bold green]mockcoord is ready[/bold green] in {time.monotonic() - started:.2f}s")
     console.print(f"  coordinator   {base_url}   (Workhorse; Rails behind it on 127.0.0.1:{settings.rails_port})")
+    embedded = " (embedded, in memory: each start begins empty)" if state.embedded_s3 else ""
     storage = (
-        f"S3 {settings.object_store.connection.endpoint} bucket {settings.object_store.artifacts_bucket}"
+        f"S3 {settings.object_store.connection.endpoint} bucket {settings.object_store.artifacts_bucket}{embedded}"
         if settings.object_store.enabled
         else f"local {settings.artifacts_path}"
     )
@@ -146,7 +151,14 @@ async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
     started = time.monotonic()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_secret(settings.secret_file)
-    workhorse = await start_workhorse(settings)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; as KeyboardInterrupt it lets
+    # the finally below stop Workhorse instead of orphaning it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        workhorse = await start_workhorse(settings)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
     try:
         rails = create_app(settings)
         _server, task = await _run_server(rails, "127.0.0.1", settings.rails_port, settings.log_level)
@@ -157,7 +169,7 @@ async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
         if scenario is not None:
             result = await load_scenario_file(state, scenario)
             console.print_json(json.dumps(result))
-        print_banner(settings, front, info, started)
+        print_banner(state, front, info, started)
         sys.stdout.flush()
         await task
     except RuntimeError as exc:
@@ -177,7 +189,13 @@ def rails(
     """Start the Rails layer alone (several can share one PostgreSQL and one bucket)."""
     settings = build_settings(host=host, rails_port=port, data_dir=data_dir, database_url=database_url)
     refuse_unsafe_bind(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.rails_port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.rails_port,
+        log_level=settings.log_level,
+        server_header=False,
+    )
 
 
 @cli.command()

@@ -7,12 +7,17 @@ which also keeps proxying CPU off the Rails process.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import signal
+import socket
 import sys
 
 import httpx
 
 from app.config import Settings
+
+PR_SET_PDEATHSIG = 1
 
 
 def workhorse_env(settings: Settings) -> dict[str, str]:
@@ -33,9 +38,36 @@ def workhorse_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def _die_with_parent() -> None:
+    """Linux: Workhorse gets SIGTERM if serve dies without cleaning up (SIGKILL, a crash)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 async def start_workhorse(settings: Settings) -> asyncio.subprocess.Process:
+    if port_in_use(settings.host, settings.workhorse_port):
+        raise RuntimeError(
+            f"port {settings.workhorse_port} on {settings.host} is in use (is another mockcoord running?)"
+        )
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workhorse", env={**os.environ, **workhorse_env(settings)}
+        sys.executable,
+        "-m",
+        "workhorse",
+        env={**os.environ, **workhorse_env(settings)},
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
 
 

@@ -41,6 +41,9 @@ async def start(settings: Settings) -> AppState:
     state = AppState(
         settings=settings, db=db, store=store, secret=ensure_secret(settings.secret_file), embedded_s3=embedded
     )
+    if embedded is not None:
+        # moto keeps objects in memory: rows left from an earlier run would point at nothing.
+        await db.truncate_all()
     async with db.session() as session:
         await bootstrap(session, settings.admin_token)
     return state

@@ -1,6 +1,6 @@
 """Workhorse throughput and memory on loopback, compared in the same run with direct and nginx.
 
-    /work/venv/bin/python benchmarks/workhorse_bench.py [--size-mib 1024] [--rounds 3] [--out docs/workhorse.md]
+    python benchmarks/workhorse_bench.py [--size-mib 1024] [--rounds 3] [--out docs/benchmarks.md]
 
 Downloads: one 1 GiB object fetched directly from moto, through Workhorse send-url, and through
 nginx proxy_pass (default, and tuned with ``proxy_buffering off; proxy_buffer_size 1m``).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -168,3 +169,28 @@ def test_runner_upload_through_serve_then_download_both_ways(served: Served) -> 
     assert direct.status_code == 302
     assert httpx.get(direct.headers["location"]).content == data
     assert httpx.get(url, headers={"Job-Token": compile_job["token"]}).content == data
+
+
+def test_terminating_serve_stops_workhorse_too(tmp_path: Path) -> None:
+    s = start_serve(tmp_path)
+    s.proc.terminate()
+    assert s.proc.wait(timeout=15) is not None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(s.url + "/-/health", timeout=0.5)
+        except httpx.HTTPError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("Workhorse still answers after serve was terminated")
+
+
+def test_busy_front_door_port_is_reported(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run([*MOCKCOORD, "serve", "--data-dir", str(tmp_path), "--port", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in out.stdout

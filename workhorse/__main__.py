@@ -13,6 +13,9 @@ def run(settings: WorkhorseSettings) -> None:
         host=settings.listen_host,
         port=settings.listen_port,
         access_log=False,
+        # Rails' Date is relayed; uvicorn adding its own would send two.
+        date_header=False,
+        server_header=False,
         lifespan="on",
         log_level="warning",
     )
