@@ -289,9 +289,10 @@ def report(results: dict[str, list[float]], rss: dict[str, int], args: argparse.
         growth = f"{rss[name] / MIB:.0f} MiB" if name in rss else ""
         lines.append(f"| {name} | {min(values):.0f} / {med[name]:.0f} / {max(values):.0f} | "
                      f"{med[name] / base:.2f} | {growth} |")
-    wh = med["Workhorse send-url"]
-    lines += ["", f"- Workhorse send-url / nginx default: {wh / med['nginx default']:.2f}; "
-              f"/ nginx tuned: {wh / med['nginx tuned']:.2f}"]
+    if "Workhorse send-url" in med:  # --rounds 0 measures uploads only
+        wh = med["Workhorse send-url"]
+        lines += ["", f"- Workhorse send-url / nginx default: {wh / med['nginx default']:.2f}; "
+                  f"/ nginx tuned: {wh / med['nginx tuned']:.2f}"]
     return "\n".join(lines) + "\n"
 
 

@@ -253,10 +253,27 @@ def test_settings_bucket_prefix() -> None:
 
 async def test_personal_namespace_owner_reads_own_project(coordinator: Coordinator) -> None:
     c = coordinator
-    seeded = await c.seed({"users": [{"username": "dev"}], "projects": [{"path": "dev/app", "pipelines": [
-        {"user": "dev", "jobs": [
-            {"name": "build", "artifacts": [{"file_type": "archive", "files": MEMBERS}]},
-            {"name": "test", "status": "running"}]}]}]})
-    res = await c.client.get(url(job(seeded, "build")["id"]),
-                             headers={"JOB-TOKEN": job(seeded, "test")["token"], "X-Sendfile-Type": "X-Sendfile"})
+    seeded = await c.seed(
+        {
+            "users": [{"username": "dev"}],
+            "projects": [
+                {
+                    "path": "dev/app",
+                    "pipelines": [
+                        {
+                            "user": "dev",
+                            "jobs": [
+                                {"name": "build", "artifacts": [{"file_type": "archive", "files": MEMBERS}]},
+                                {"name": "test", "status": "running"},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    res = await c.client.get(
+        url(job(seeded, "build")["id"]),
+        headers={"JOB-TOKEN": job(seeded, "test")["token"], "X-Sendfile-Type": "X-Sendfile"},
+    )
     assert res.status_code == 200

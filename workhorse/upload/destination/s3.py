@@ -16,7 +16,7 @@ from workhorse.upload.preparer import S3Config
 from workhorse.upstream import State
 
 PART_SIZE = 8 * 1024 * 1024  # S3 wants >= 5 MiB per part but the last
-MAX_PARTS_IN_FLIGHT = 2
+MAX_PARTS_IN_FLIGHT = 4
 MISSING_REGION = "MissingRegion: could not find region configuration"
 
 
@@ -26,7 +26,7 @@ def normalize_key(key: str) -> str:
 
 
 class S3Object:
-    """Buffers one part, uploads up to two parts at a time, completes or aborts."""
+    """Buffers one part, uploads up to four parts at a time, completes or aborts."""
 
     client_mode = "s3_client_v2"
     local_path = ""
