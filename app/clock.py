@@ -19,6 +19,15 @@ def advance(delta: timedelta) -> None:
     _offset += delta
 
 
+def set_to(when: datetime) -> None:
+    global _offset
+    _offset = when - datetime.now(UTC)
+
+
+def offset() -> timedelta:
+    return _offset
+
+
 def reset() -> None:
     global _offset
     _offset = timedelta(0)

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
         default=True,
         description="HEAD the object before answering a download, as GitLab's file.exists? does",
     )
+    journal_limit: int = Field(default=10_000, ge=0, description="request journal entries kept in memory; 0 = off")
     log_level: str = "warning"
 
     @cached_property

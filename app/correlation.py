@@ -6,6 +6,8 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import journal
+
 
 class CorrelationIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
@@ -18,6 +20,7 @@ class CorrelationIdMiddleware:
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
         correlation_id = incoming or secrets.token_hex(13).upper().encode()[:26]
         scope.setdefault("state", {})["correlation_id"] = correlation_id.decode("latin-1")
+        journal.correlation_id.set(correlation_id.decode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

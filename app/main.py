@@ -17,16 +17,19 @@ from app.correlation import CorrelationIdMiddleware
 from app.db import Database
 from app.errors import APIError, api_error_handler, http_error_handler, validation_error_handler
 from app.header_limits import HeaderLimitMiddleware
+from app.journal import Journal
+from app.journal_middleware import JournalMiddleware
 from app.services.bootstrap import bootstrap
 from app.state import AppState
 from app.storage import open_store
 from app.storage.embedded_s3 import EmbeddedS3
+from app.storage.journaled import JournaledStore
 from app.workhorse_api import ensure_secret
 
 log = logging.getLogger("mockcoord.rails")
 
 
-async def start(settings: Settings) -> AppState:
+async def start(settings: Settings, journal: Journal) -> AppState:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded = None
     if settings.embedded_s3:
@@ -36,10 +39,15 @@ async def start(settings: Settings) -> AppState:
         settings.object_store.connection.endpoint = embedded.endpoint
     db = Database(settings.resolved_database_url)
     await db.create_all()
-    store = await open_store(settings)
+    store = JournaledStore(await open_store(settings), journal)
     settings.uploads_path.mkdir(parents=True, exist_ok=True)
     state = AppState(
-        settings=settings, db=db, store=store, secret=ensure_secret(settings.secret_file), embedded_s3=embedded
+        settings=settings,
+        db=db,
+        store=store,
+        secret=ensure_secret(settings.secret_file),
+        journal=journal,
+        embedded_s3=embedded,
     )
     if embedded is not None:
         # moto keeps objects in memory: rows left from an earlier run would point at nothing.
@@ -64,10 +72,11 @@ async def internal_error_handler(_request: Request, exc: Exception) -> JSONRespo
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    journal = Journal(settings.journal_limit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await start(settings)
+        state = await start(settings, journal)
         app.state.mockcoord = state
         try:
             yield
@@ -88,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(runner_artifacts.routes)
     app.include_router(mock.router)
     app.include_router(health.router)
+    app.add_middleware(JournalMiddleware, journal=journal)
     app.add_middleware(HeaderLimitMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
     return app

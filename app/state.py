@@ -8,6 +8,7 @@ from fastapi import Request
 
 from app.config import Settings
 from app.db import Database
+from app.journal import Journal
 from app.storage import ArtifactStore
 from app.storage.embedded_s3 import EmbeddedS3
 
@@ -18,6 +19,7 @@ class AppState:
     db: Database
     store: ArtifactStore
     secret: bytes
+    journal: Journal
     embedded_s3: EmbeddedS3 | None = field(default=None)
 
 

@@ -6,17 +6,21 @@ Guarded by an administrator's personal access token (``PRIVATE-TOKEN`` or Bearer
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlmodel import func, select
 
-from app import clock
+from app import clock, flows
 from app.auth import credentials
 from app.errors import APIError, forbidden, not_found, unauthorized, unprocessable
-from app.models import Build, BuildStatus
+from app.journal import WORKHORSE_JOURNAL_HEADER, JournalFilter, workhorse_entries
+from app.models import Build, BuildStatus, JobArtifact, Pipeline
 from app.services import tokens
+from app.services.expire_in import DurationParseError, parse_duration
 from app.services.job_auth import user_from_personal_access_token
 from app.services.reset import reset
 from app.services.scenario import Scenario
@@ -70,6 +74,102 @@ async def seed(request: Request, state: AppState = Depends(require_admin)) -> JS
 async def reset_instance(state: AppState = Depends(require_admin)) -> dict[str, str]:
     await reset(state)
     return {"message": "reset"}
+
+
+@router.get("/requests")
+async def list_requests(request: Request, state: AppState = Depends(require_admin)) -> dict[str, Any]:
+    """The journal, filtered by ``component``, ``method``, ``path`` (regex), ``status``,
+    ``correlation_id``, ``job_id``; ``limit`` keeps the newest N of the matches."""
+    try:
+        wanted = JournalFilter.from_query(request.query_params)
+        limit = int(request.query_params.get("limit") or 0)
+    except ValueError as exc:
+        raise unprocessable(str(exc)) from None
+    matches = state.journal.query(wanted)
+    shown = matches[-limit:] if limit > 0 else matches
+    return {"count": len(matches), "requests": [e.as_json() for e in shown]}
+
+
+@router.delete("/requests")
+async def clear_requests(state: AppState = Depends(require_admin)) -> dict[str, str]:
+    state.journal.clear()
+    return {"message": "cleared"}
+
+
+@router.get("/flows/{correlation_id}")
+async def flow(correlation_id: str, request: Request, state: AppState = Depends(require_admin)) -> Response:
+    """The Mermaid sequence diagram of one request; Workhorse adds its own entries in a header."""
+    entries = state.journal.query(JournalFilter(correlation_id=correlation_id))
+    entries += workhorse_entries(request.headers.get(WORKHORSE_JOURNAL_HEADER))
+    if not entries:
+        raise not_found("Flow")
+    diagram = flows.render(entries)
+    if request.query_params.get("format") == "json":
+        return JSONResponse(
+            {
+                "correlation_id": correlation_id,
+                "mermaid": diagram,
+                "requests": [e.as_json() for e in sorted(entries, key=lambda e: e.started_at)],
+            }
+        )
+    return PlainTextResponse(diagram)
+
+
+class ClockChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    advance: str | None = None
+    set: datetime | None = None
+    reset: bool | None = None
+
+
+@router.get("/clock")
+async def get_clock(_state: AppState = Depends(require_admin)) -> dict[str, Any]:
+    return clock_view()
+
+
+@router.post("/clock")
+async def change_clock(request: Request, state: AppState = Depends(require_admin)) -> dict[str, Any]:
+    """``{"advance": "2 days"}``, ``{"set": "2026-01-01T00:00:00Z"}`` or ``{"reset": true}``."""
+    try:
+        change = ClockChange.model_validate(await request.json())
+    except ValueError as exc:
+        message = validation_message(exc) if isinstance(exc, ValidationError) else "body is not valid JSON"
+        raise unprocessable(message) from None
+    given = [k for k, v in change.model_dump().items() if v is not None]
+    if len(given) != 1:
+        raise unprocessable("give exactly one of advance, set, reset")
+    if change.advance is not None:
+        try:
+            clock.advance(timedelta(seconds=parse_duration(change.advance)))
+        except DurationParseError as exc:
+            raise unprocessable(f"advance: {exc}") from None
+    elif change.set is not None:
+        when = change.set if change.set.tzinfo else change.set.replace(tzinfo=UTC)
+        newest = await newest_record(state)
+        if newest is not None and when < newest:
+            raise unprocessable(f"set: {when.isoformat()} is before the newest record ({newest.isoformat()})")
+        clock.set_to(when)
+    else:
+        clock.reset()
+    return clock_view()
+
+
+def clock_view() -> dict[str, Any]:
+    return {
+        "now": clock.iso(clock.now()),
+        "offset_seconds": clock.offset().total_seconds(),
+        "real": clock.offset() == timedelta(0),
+    }
+
+
+async def newest_record(state: AppState) -> datetime | None:
+    async with state.db.session() as session:
+        times = [
+            (await session.exec(select(func.max(model.created_at)))).one()  # type: ignore[attr-defined]
+            for model in (Pipeline, Build, JobArtifact)
+        ]
+    present = [t for t in times if t is not None]
+    return max(present) if present else None
 
 
 @router.post("/jobs/{job_id}/start")

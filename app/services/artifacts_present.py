@@ -13,10 +13,10 @@ import json
 from fastapi.responses import Response, StreamingResponse
 
 from app.errors import not_found
+from app.journal import note_step
 from app.models import JobArtifact
 from app.services.artifact_files import artifact_key, content_disposition
 from app.state import AppState
-from app.storage import LocalStore
 from app.workhorse_api import SEND_DATA_HEADER
 
 DOWNLOAD_URL_EXPIRATION = 600
@@ -47,19 +47,22 @@ async def present_artifact(
     key = artifact_key(artifact)
     store = state.store
     if state.settings.check_object_exists and await store.head(key) is None:
+        note_step("Does the object exist? no")
         raise not_found()
     filename = artifact.file or "artifacts.zip"
-    if isinstance(store, LocalStore):
+    if not store.remote:
         headers = {
             "Content-Disposition": content_disposition(filename),
             "Content-Transfer-Encoding": "binary",
         }
         if sendfile:
             headers["X-Sendfile"] = str(store.path(key))
+            note_step("Send X-Sendfile with the local path")
             return Response(b"", headers=headers, media_type="application/octet-stream")
         return StreamingResponse(store.iter_range(key), headers=headers, media_type="application/octet-stream")
     if direct_download and not state.settings.object_store.proxy_download:
         url = await store.presigned_url("HEAD" if head else "GET", key, DOWNLOAD_URL_EXPIRATION)
+        note_step("Send 302 redirect to object storage presigned URL")
         return Response(
             f"This resource has been moved temporarily to {url}.",
             status_code=302,
@@ -67,4 +70,5 @@ async def present_artifact(
             media_type="text/plain",
         )
     url = await store.presigned_url("GET", key, DOWNLOAD_URL_EXPIRATION)
+    note_step("SendURL with object storage presigned URL")
     return Response(b"", headers={SEND_DATA_HEADER: send_url_header(url)}, media_type="application/json")

@@ -17,6 +17,7 @@ from app import clock
 from app.auth import Credentials
 from app.db import Database
 from app.errors import forbidden, unauthorized
+from app.journal import note_step
 from app.models import AccessLevel, FileType, JobArtifact
 from app.services.job_auth import PROCESSING, user_from_personal_access_token
 from app.services.permissions import INBOUND, Reader, can_read_build, job_token_allowed
@@ -116,13 +117,16 @@ async def authorize_download(db: Database, job_id: int, creds: Credentials) -> D
                 if await user_from_personal_access_token(session, creds.personal_access_token) is not None:
                     raise forbidden()  # authenticated, but not as a job
         raise unauthorized()
+    note_step("Look up job for CI_JOB_TOKEN")
     async with db.reads.connect() as conn:
         row = (await conn.execute(STATEMENT, {"job_id": job_id, "token": creds.job_token})).first()
     if row is None or row.source_status not in PROCESSING or row.source_erased_at is not None:
         raise unauthorized()
     if row.source_token_expires_at is not None and row.source_token_expires_at <= clock.now():
         raise unauthorized()
+    note_step("Find user who triggered job")
     if row.target_id is None:
+        note_step(f"Find job {job_id}: not found")
         raise forbidden()
     owner = row.namespace_type == "User" and row.namespace_owner_id == row.user_id
     reader = Reader(
@@ -131,11 +135,14 @@ async def authorize_download(db: Database, job_id: int, creds: Credentials) -> D
         active=row.state == "active",
         access_level=AccessLevel.OWNER if owner else (row.access_level or 0),
     )
-    if not can_read_build(reader, row.visibility_level, row.public_builds):
+    allowed = can_read_build(reader, row.visibility_level, row.public_builds)
+    note_step(f"Does user have :read_build access? {'yes' if allowed else 'no'}")
+    if not allowed:
         raise forbidden()
     if not job_token_allowed(
         row.source_project_id, row.target_project_id, row.job_token_scope_enabled, bool(row.allowlisted)
     ):
+        note_step("Is the token's project on the job token allowlist? no")
         raise forbidden()
     archive = None
     if row.artifact_id is not None:

@@ -12,5 +12,6 @@ async def reset(state: AppState) -> None:
     await state.store.clear()
     state.settings.uploads_path.mkdir(parents=True, exist_ok=True)
     clock.reset()
+    state.journal.clear()
     async with state.db.session() as session:
         await bootstrap(session, state.settings.admin_token)
