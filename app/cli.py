@@ -7,6 +7,7 @@ import contextlib
 import json
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,11 +19,12 @@ import yaml
 from rich.console import Console
 
 from app.config import DEFAULT_ADMIN_TOKEN, Settings
-from app.front_door import start_workhorse, stop_workhorse, wait_ready
+from app.flow_reproduce import KINDS, Kind, reproduce
 from app.main import create_app
 from app.services.demo import DemoInfo, load_scenario_file, prepare_demo
+from app.stack import running_stack
 from app.state import AppState
-from app.workhorse_api import ensure_secret
+from app.storage.embedded_s3 import free_port
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
 console = Console(highlight=False, soft_wrap=True)
@@ -61,18 +63,6 @@ def refuse_unsafe_bind(settings: Settings) -> None:
             "Set MOCKCOORD_ADMIN_TOKEN or --admin-token."
         )
         raise typer.Exit(2)
-
-
-async def _run_server(app: Any, host: str, port: int, log_level: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", server_header=False)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            raise typer.Exit(1)
-        await asyncio.sleep(0.02)
-    return server, task
 
 
 def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started: float) -> None:
@@ -149,34 +139,20 @@ def serve(
 
 async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
     started = time.monotonic()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_secret(settings.secret_file)
     # uvicorn re-raises SIGTERM after its graceful shutdown; as KeyboardInterrupt it lets
-    # the finally below stop Workhorse instead of orphaning it.
+    # the stack stop Workhorse instead of orphaning it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        workhorse = await start_workhorse(settings)
+        async with running_stack(settings) as stack:
+            info = await prepare_demo(stack.state) if demo and scenario is None else None
+            if scenario is not None:
+                console.print_json(json.dumps(await load_scenario_file(stack.state, scenario)))
+            print_banner(stack.state, stack.url, info, started)
+            sys.stdout.flush()
+            await stack.wait()
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    try:
-        rails = create_app(settings)
-        _server, task = await _run_server(rails, "127.0.0.1", settings.rails_port, settings.log_level)
-        front = f"http://{settings.host}:{settings.workhorse_port}"
-        await wait_ready(workhorse, front.replace("0.0.0.0", "127.0.0.1"))
-        state: AppState = rails.state.mockcoord
-        info = await prepare_demo(state) if demo and scenario is None else None
-        if scenario is not None:
-            result = await load_scenario_file(state, scenario)
-            console.print_json(json.dumps(result))
-        print_banner(state, front, info, started)
-        sys.stdout.flush()
-        await task
-    except RuntimeError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
-    finally:
-        await stop_workhorse(workhorse)
 
 
 @cli.command()
@@ -221,6 +197,43 @@ def workhorse(
             client_max_body_size=client_max_body_size,
         )
     )
+
+
+flows_cli = typer.Typer(no_args_is_help=True, help="Draw GitLab's artifact download flows from real traffic.")
+cli.add_typer(flows_cli, name="flows")
+
+
+@flows_cli.command("reproduce")
+def flows_reproduce(
+    kind: Annotated[str, typer.Argument(help="direct, proxy or denied")],
+    url: Annotated[str | None, typer.Option(help="A running coordinator; unset: start one in-process.")] = None,
+    admin_token: Annotated[str, typer.Option(envvar="MOCKCOORD_ADMIN_TOKEN")] = DEFAULT_ADMIN_TOKEN,
+    storage: Annotated[str, typer.Option(help="For the in-process coordinator: 's3' or 'local'.")] = "s3",
+) -> None:
+    """Run one download the way a runner does and print its Mermaid sequence diagram."""
+    if kind not in KINDS:
+        raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
+    try:
+        print(asyncio.run(_reproduce(kind, url, admin_token, storage)), end="")
+    except (httpx.HTTPError, RuntimeError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+async def _reproduce(kind: Kind, url: str | None, admin_token: str, storage: str) -> str:
+    if url is not None:
+        return await reproduce(url, admin_token, kind)
+    with tempfile.TemporaryDirectory(prefix="mockcoord-flows-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            workhorse_port=free_port(),
+            rails_port=free_port(),
+            s3_port=free_port(),
+            admin_token=admin_token,
+            object_store={"enabled": storage == "s3"},
+        )
+        async with running_stack(settings) as stack:
+            return await reproduce(stack.url, admin_token, kind)
 
 
 def _admin_call(method: str, url: str, token: str, path: str, body: Any = None) -> Any:

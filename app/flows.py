@@ -6,7 +6,7 @@ page; every arrow comes from a journal entry or a step Rails noted while serving
 
 from __future__ import annotations
 
-from app.journal import JournalEntry
+from app.journal import STORAGE_STEP, JournalEntry
 
 HEADER = """sequenceDiagram
     autonumber
@@ -55,9 +55,17 @@ def _auth_note(entry: JournalEntry) -> str | None:
     return None
 
 
+def short_key(key: str) -> str:
+    """Object keys carry two 64-character hashes; a diagram needs only their shape."""
+    return "/".join(part[:8] + "…" if len(part) > 12 else part for part in key.split("/"))
+
+
 def _rails_steps(rails: JournalEntry, lines: list[str]) -> None:
     for step in rails.steps:
-        if step.startswith(DATABASE_STEPS):
+        if step.startswith(STORAGE_STEP):
+            method, key, status = step.removeprefix(STORAGE_STEP).rsplit(" ", 2)
+            lines += [f"    R->>O: {method} {short_key(key)}", f"    O-->>R: {status_text(int(status))}"]
+        elif step.startswith(DATABASE_STEPS):
             lines.append(f"    R->>P: {step}")
         elif step.startswith(("Send ", "SendURL")):
             lines.append(f"    R->>W: {step}")
@@ -88,9 +96,6 @@ def render(entries: list[JournalEntry], client_steps: list[str] | None = None) -
     if front and rails:
         lines.append(f"    W->>+R: {rails.method} {_target(rails)}")
     if rails:
-        for entry in ordered:
-            if entry.component == "storage" and entry.via == "rails":
-                lines += [f"    R->>O: {entry.method} {entry.path}", f"    O-->>R: {status_text(entry.status)}"]
         _rails_steps(rails, lines)
         if rails.status >= 400 or not front:
             lines.append(f"    R-->>-{'W' if front else 'C'}: {status_text(rails.status)}")

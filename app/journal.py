@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 WORKHORSE_JOURNAL_HEADER = "Gitlab-Workhorse-Mock-Journal"
+STORAGE_STEP = "object storage: "  # a step that is a call Rails made to object storage
 correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
 _steps: ContextVar[list[str] | None] = ContextVar("journal_steps", default=None)
 

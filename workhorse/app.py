@@ -9,6 +9,7 @@ import httpx
 from workhorse import proxy
 from workhorse.config import WorkhorseSettings
 from workhorse.httpio import ClientDisconnected, Message, Receive, Request, Send, fail, respond
+from workhorse.journal import Journal
 from workhorse.limits import NGINX_413_BODY, ClientBodyTooLarge, declared_too_large, limited_receive
 from workhorse.log import JsonLog, mask_uri, request_fields
 from workhorse.secret import load_secret
@@ -52,7 +53,12 @@ class Workhorse:
         query = scope.get("query_string", b"").decode("latin-1")
         fields = {"correlation_id": request_id, "method": scope["method"], "uri": mask_uri(scope["path"], query)}
         token = request_fields.set(fields)
-        outcome = {"status": 0, "written": 0}
+        outcome = {"status": 0, "written": 0, "read": 0}
+
+        async def counted_receive() -> Message:
+            message = await receive()
+            outcome["read"] += len(message.get("body", b""))
+            return message
 
         async def tracked_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -65,9 +71,9 @@ class Workhorse:
             await send(message)
 
         limit = self.state.settings.client_max_body_size
-        req = Request(scope["method"], scope["path"], query, headers, limited_receive(receive, limit),
+        req = Request(scope["method"], scope["path"], query, headers, limited_receive(counted_receive, limit),
                       tracked_send, request_id)
-        started = time.monotonic()
+        started, wall_started = time.monotonic(), time.time()
         try:
             if (declared := declared_too_large(dict(headers), limit)) is not None:
                 raise ClientBodyTooLarge(limit, declared)
@@ -98,6 +104,11 @@ class Workhorse:
                 remote_ip=(scope.get("client") or ("", 0))[0],
                 user_agent=req.header("user-agent") or "",
             )
+            self.state.journal.record(
+                "workhorse", req.method, req.path, query=query, headers=headers, correlation_id=request_id,
+                started=wall_started, status=outcome["status"], bytes_in=outcome["read"],
+                bytes_out=outcome["written"],
+            )
             request_fields.reset(token)
 
     async def _route(self, req: Request) -> None:
@@ -109,4 +120,5 @@ class Workhorse:
 
 def create_app(settings: WorkhorseSettings) -> Workhorse:
     """Build the ASGI app; the secret file must exist and hold Rails' shared key."""
-    return Workhorse(State(settings, load_secret(settings.secret_file), JsonLog(settings.log_file)))
+    return Workhorse(State(settings, load_secret(settings.secret_file), JsonLog(settings.log_file),
+                           Journal(settings.journal_limit)))

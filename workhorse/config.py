@@ -22,3 +22,5 @@ class WorkhorseSettings(BaseSettings):
     s3_secret_access_key: str = ""
     chunk_size: int = 1024 * 1024
     log_file: Path | None = None
+    # mockcoord's request journal: entries kept in memory (0 = off).
+    journal_limit: int = 10_000

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from workhorse import sendfile
+from workhorse import journal, sendfile
 from workhorse.api import rails_headers
 from workhorse.httpio import Headers, Request, start, without
 from workhorse.senddata import send_url
@@ -21,14 +21,28 @@ def _has_body(req: Request) -> bool:
 async def serve(state: State, req: Request) -> None:
     """Forward the request as it is, body streamed, and relay the answer."""
     content: AsyncIterator[bytes] | None = req.body() if _has_body(req) else None
-    request = state.rails.build_request(
-        req.method, req.path_qs, headers=rails_headers(state, req), content=content
-    )
+    headers = rails_headers(state, req)
+    if req.method == "GET" and req.path.startswith(journal.FLOWS_PREFIX):
+        headers.append((journal.JOURNAL_HEADER, state.journal.flow_header(req.path.removeprefix(journal.FLOWS_PREFIX))))
+    request = state.rails.build_request(req.method, req.path_qs, headers=headers, content=content)
     response = await state.rails.send(request, stream=True)
     try:
-        await relay(state, req, response)
+        if req.method == "GET" and req.path == journal.REQUESTS_PATH and response.status_code == 200:
+            await _relay_merged_journal(state, req, response)
+        else:
+            await relay(state, req, response)
     finally:
         await response.aclose()
+    clears = (req.method, req.path) in (("DELETE", journal.REQUESTS_PATH), ("POST", "/-/mock/reset"))
+    if clears and response.status_code < 300:
+        state.journal.clear()
+
+
+async def _relay_merged_journal(state: State, req: Request, response: httpx.Response) -> None:
+    body = state.journal.merge_into(await response.aread(), req.query)
+    headers = without(response.headers.multi_items(), {"content-length"})
+    await start(req.send, 200, [*headers, ("Content-Length", str(len(body)))])
+    await req.send({"type": "http.response.body", "body": body})
 
 
 async def relay(state: State, req: Request, response: httpx.Response) -> None:

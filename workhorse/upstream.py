@@ -9,6 +9,7 @@ from aiobotocore.session import AioSession, get_session
 from botocore.config import Config
 
 from workhorse.config import WorkhorseSettings
+from workhorse.journal import Journal
 from workhorse.log import JsonLog
 
 
@@ -19,6 +20,7 @@ class State:
     settings: WorkhorseSettings
     key: bytes
     log: JsonLog
+    journal: Journal
     _rails: httpx.AsyncClient | None = None
     _storage: aiohttp.ClientSession | None = None
     _s3_session: AioSession | None = None

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from app.journal import Journal, JournalEntry
+from app.journal import STORAGE_STEP, Journal, JournalEntry, note_step
 from app.storage.base import ArtifactStore, ObjectInfo, StorageError
 
 
@@ -24,6 +24,7 @@ class JournaledStore:
     def _record(
         self, method: str, key: str, started: float, status: int, bytes_in: int = 0, bytes_out: int = 0, note: str = ""
     ) -> None:
+        note_step(f"{STORAGE_STEP}{method} {key} {status}")
         self.journal.record(
             JournalEntry(
                 component="storage",

@@ -2,7 +2,9 @@
 
 import base64
 import json
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -40,6 +42,18 @@ async def serve(state: State, req: Request, rails_headers: Headers, encoded: str
     headers = _header_items(params.get("Header"))
     headers += [(k, v) for k, v in req.headers if k == "range" or k.startswith("if-")]
     state.log.info("SendURL: sending", url=url.split("?")[0], path=req.path)
+    started, outcome = time.time(), {"status": 500, "bytes": 0}
+    try:
+        await _fetch(state, req, params, url, headers, rails_headers, outcome)
+    finally:
+        state.journal.record("storage", params.get("Method") or "GET", urlsplit(url).path, via="workhorse",
+                             correlation_id=req.request_id, started=started, status=outcome["status"],
+                             bytes_out=outcome["bytes"], note="send-url")
+
+
+async def _fetch(state: State, req: Request, params: dict[str, Any], url: str, headers: Headers,
+                 rails_headers: Headers, outcome: dict[str, int]) -> None:
+    """Stream the object; ``outcome`` gets the object store's status and the bytes relayed."""
     try:
         response = await state.storage.request(
             params.get("Method") or "GET",
@@ -60,8 +74,10 @@ async def serve(state: State, req: Request, rails_headers: Headers, encoded: str
         extra = _header_items(params.get("ResponseHeaders"))
         overridden = {k.lower() for k, _ in extra}
         merged = [(k, v) for k, v in merged if k.lower() not in overridden] + extra
+        outcome["status"] = response.status
         await start(req.send, response.status, merged)
         if req.method != "HEAD":
             async for chunk in response.content.iter_any():
+                outcome["bytes"] += len(chunk)
                 await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
         await req.send({"type": "http.response.body", "body": b""})

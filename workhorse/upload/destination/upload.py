@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from workhorse.log import request_fields
 from workhorse.secret import sign
 from workhorse.upload.destination import Destination
 from workhorse.upload.preparer import UploadOpts
@@ -118,7 +119,13 @@ class Upload:
 
 
 def log_saved(state: State, saved: SavedFile, client_mode: str, opts: UploadOpts) -> None:
-    """Workhorse's ``saved file`` line."""
+    """Workhorse's ``saved file`` line, and a journal entry when the bytes went to object storage."""
+    if not saved.local_path:
+        state.journal.record(
+            "storage", "PUT", "/" + (opts.remote_temp_object_id or saved.remote_id), via="workhorse",
+            correlation_id=(request_fields.get() or {}).get("correlation_id", ""),
+            started=time.time() - saved.upload_duration, status=200, bytes_in=saved.size, note=client_mode,
+        )
     where = (
         {"local_temp_path": os.path.dirname(saved.local_path)}
         if saved.local_path
