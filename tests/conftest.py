@@ -28,6 +28,8 @@ from app.state import AppState
 from app.storage.embedded_s3 import EmbeddedS3, free_port
 from app.workhorse_api import sign
 
+pytest_plugins = ["pytester"]
+
 ADMIN_TOKEN = "glpat-test-admin-token"
 
 

@@ -11,8 +11,11 @@ from app.flow_reproduce import reproduce
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.conftest import Stack
 
-GITLAB_STEPS = ["R->>P: Look up job for CI_JOB_TOKEN", "R->>P: Find user who triggered job",
-                "R->>R: Does user have :read_build access? yes"]
+GITLAB_STEPS = [
+    "R->>P: Look up job for CI_JOB_TOKEN",
+    "R->>P: Find user who triggered job",
+    "R->>R: Does user have :read_build access? yes",
+]
 
 
 def steps(diagram: str) -> list[str]:
@@ -34,8 +37,11 @@ async def test_proxy(stack: Stack) -> None:
     lines = steps(await reproduce(stack.url, ADMIN_TOKEN, "proxy"))
     assert lines[3:6] == GITLAB_STEPS
     if stack.rails.state.store.remote:
-        assert lines[-5:-2] == ["R->>W: SendURL with object storage presigned URL", "deactivate R",
-                                "W->>O: GET <presigned URL>"]
+        assert lines[-5:-2] == [
+            "R->>W: SendURL with object storage presigned URL",
+            "deactivate R",
+            "W->>O: GET <presigned URL>",
+        ]
         assert lines[-2].startswith("O-->>W: 200 OK (")
     else:
         assert lines[-3:-1] == ["R->>W: Send X-Sendfile with the local path", "deactivate R"]
@@ -44,15 +50,20 @@ async def test_proxy(stack: Stack) -> None:
 
 async def test_denied(stack: Stack) -> None:
     lines = steps(await reproduce(stack.url, ADMIN_TOKEN, "denied"))
-    assert lines[3:] == ["R->>P: Look up job for CI_JOB_TOKEN", "R-->>-W: 401 Unauthorized",
-                         "W-->>-C: 401 Unauthorized"]
+    assert lines[3:] == [
+        "R->>P: Look up job for CI_JOB_TOKEN",
+        "R-->>-W: 401 Unauthorized",
+        "W-->>-C: 401 Unauthorized",
+    ]
 
 
 def test_cli_starts_its_own_coordinator() -> None:
-    out = subprocess.run([sys.executable, "-m", "app", "flows", "reproduce", "denied"], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "flows", "reproduce", "denied"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.startswith("sequenceDiagram\n") and "W-->>-C: 401 Unauthorized" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "app", "flows", "reproduce", "sideways"], capture_output=True,
-                         text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "app", "flows", "reproduce", "sideways"], capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and "kind must be one of direct, proxy, denied" in bad.stderr + bad.stdout

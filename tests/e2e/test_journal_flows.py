@@ -15,11 +15,13 @@ async def test_journal_merges_workhorse_entries_and_clears_them(stack: Stack) ->
     seeded = await stack.rails.seed(pipeline_scenario())
     build, test = job(seeded, "build"), job(seeded, "test")
     await stack.client.delete("/-/mock/requests", headers=ADMIN)
-    res = await stack.client.get(f"/api/v4/jobs/{build['id']}/artifacts",
-                                 headers={"Job-Token": test["token"], "X-Request-Id": "proxy-flow"})
+    res = await stack.client.get(
+        f"/api/v4/jobs/{build['id']}/artifacts", headers={"Job-Token": test["token"], "X-Request-Id": "proxy-flow"}
+    )
     assert res.status_code == 200
-    journal = (await stack.client.get("/-/mock/requests", params={"correlation_id": "proxy-flow"},
-                                      headers=ADMIN)).json()
+    journal = (
+        await stack.client.get("/-/mock/requests", params={"correlation_id": "proxy-flow"}, headers=ADMIN)
+    ).json()
     components = [(e["component"], e.get("via", "")) for e in journal["requests"]]
     assert ("workhorse", "") in components and ("rails", "") in components
     assert journal["count"] == len(journal["requests"])
@@ -35,13 +37,18 @@ async def test_journal_merges_workhorse_entries_and_clears_them(stack: Stack) ->
 async def test_proxy_download_flow_matches_gitlabs_diagram(stack: Stack) -> None:
     seeded = await stack.rails.seed(pipeline_scenario())
     build, test = job(seeded, "build"), job(seeded, "test")
-    await stack.client.get(f"/api/v4/jobs/{build['id']}/artifacts",
-                           headers={"Job-Token": test["token"], "X-Request-Id": "proxy-2"})
+    await stack.client.get(
+        f"/api/v4/jobs/{build['id']}/artifacts", headers={"Job-Token": test["token"], "X-Request-Id": "proxy-2"}
+    )
     diagram = (await stack.client.get("/-/mock/flows/proxy-2", headers=ADMIN)).text
     lines = [line.strip() for line in diagram.splitlines()]
-    expected = ["C->>+W: GET /api/v4/jobs/1/artifacts", "W->>+R: GET /api/v4/jobs/1/artifacts",
-                "R->>P: Look up job for CI_JOB_TOKEN", "R->>P: Find user who triggered job",
-                "R->>R: Does user have :read_build access? yes"]
+    expected = [
+        "C->>+W: GET /api/v4/jobs/1/artifacts",
+        "W->>+R: GET /api/v4/jobs/1/artifacts",
+        "R->>P: Look up job for CI_JOB_TOKEN",
+        "R->>P: Find user who triggered job",
+        "R->>R: Does user have :read_build access? yes",
+    ]
     assert all(line in lines for line in expected), diagram
     if stack.rails.state.store.remote:
         assert "R->>W: SendURL with object storage presigned URL" in lines
@@ -54,8 +61,10 @@ async def test_proxy_download_flow_matches_gitlabs_diagram(stack: Stack) -> None
 async def test_direct_download_flow_shows_the_redirect(stack: Stack) -> None:
     seeded = await stack.rails.seed(pipeline_scenario())
     build, test = job(seeded, "build"), job(seeded, "test")
-    res = await stack.client.get(f"/api/v4/jobs/{build['id']}/artifacts?direct_download=true",
-                                 headers={"Job-Token": test["token"], "X-Request-Id": "direct-1"})
+    res = await stack.client.get(
+        f"/api/v4/jobs/{build['id']}/artifacts?direct_download=true",
+        headers={"Job-Token": test["token"], "X-Request-Id": "direct-1"},
+    )
     diagram = (await stack.client.get("/-/mock/flows/direct-1?format=json", headers=ADMIN)).json()["mermaid"]
     if stack.rails.state.store.remote:
         assert res.status_code == 302
@@ -68,11 +77,14 @@ async def test_direct_download_flow_shows_the_redirect(stack: Stack) -> None:
 async def test_upload_is_journaled_with_the_object_storage_put(stack: Stack) -> None:
     seeded = await stack.rails.seed(pipeline_scenario())
     test = job(seeded, "test")
-    body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n\r\n" + b"x" * 5000
-            + b"\r\n--b--\r\n")
-    res = await stack.client.post(f"/api/v4/jobs/{test['id']}/artifacts?artifact_format=raw&artifact_type=sast",
-                                  content=body, headers={"Job-Token": test["token"], "X-Request-Id": "up-1",
-                                                         "Content-Type": "multipart/form-data; boundary=b"})
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n' + b"x" * 5000 + b"\r\n--b--\r\n"
+    )
+    res = await stack.client.post(
+        f"/api/v4/jobs/{test['id']}/artifacts?artifact_format=raw&artifact_type=sast",
+        content=body,
+        headers={"Job-Token": test["token"], "X-Request-Id": "up-1", "Content-Type": "multipart/form-data; boundary=b"},
+    )
     assert res.status_code == 201
     entries = (await stack.client.get("/-/mock/requests?correlation_id=up-1", headers=ADMIN)).json()["requests"]
     kinds = [(e["component"], e["method"], e["path"].split("/")[-1]) for e in entries]
