@@ -25,6 +25,7 @@ from app.services.demo import DemoInfo, load_scenario_file, prepare_demo
 from app.stack import running_stack
 from app.state import AppState
 from app.storage.embedded_s3 import free_port
+from runner_client import cli as runner_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
 console = Console(highlight=False, soft_wrap=True)
@@ -198,6 +199,10 @@ def workhorse(
         )
     )
 
+
+# gitlab-runner's artifact helpers, from the runner side of the wire (runner_client).
+cli.command("artifacts-uploader")(runner_cli.artifacts_uploader)
+cli.command("artifacts-downloader")(runner_cli.artifacts_downloader)
 
 flows_cli = typer.Typer(no_args_is_help=True, help="Draw GitLab's artifact download flows from real traffic.")
 cli.add_typer(flows_cli, name="flows")

@@ -139,39 +139,47 @@ async def main(args: argparse.Namespace) -> str:
     moto.start()
     host, port = moto.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     s3.create_bucket(Bucket=BUCKET)
     block = os.urandom(MIB)
     s3.upload_fileobj(_Repeat(block, size // MIB), BUCKET, "download.bin")
     gc.collect()
-    presigned = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "download.bin"},
-                                          ExpiresIn=7200)
+    presigned = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": BUCKET, "Key": "download.bin"}, ExpiresIn=7200
+    )
 
     key = os.urandom(32)
     (tmp / "secret").write_text(base64.b64encode(key).decode())
     rails = StubRails(key=key, s3=s3, bucket=BUCKET, s3_endpoint=endpoint, temp_path=str(tmp / "uploads"))
     rails.download = ("send-url", presigned, {})
     rails_port = free_port()
-    rails_server = uvicorn.Server(uvicorn.Config(rails.app(), host="127.0.0.1", port=rails_port,
-                                                 log_level="error"))
+    rails_server = uvicorn.Server(uvicorn.Config(rails.app(), host="127.0.0.1", port=rails_port, log_level="error"))
     threading.Thread(target=rails_server.run, daemon=True).start()
 
     wh_port = free_port()
-    wh_env = {**os.environ, "MOCKCOORD_WORKHORSE_LISTEN_PORT": str(wh_port),
-              "MOCKCOORD_WORKHORSE_RAILS_URL": f"http://127.0.0.1:{rails_port}",
-              "MOCKCOORD_WORKHORSE_SECRET_FILE": str(tmp / "secret"),
-              "MOCKCOORD_WORKHORSE_LOG_FILE": str(tmp / "workhorse.log"),
-              "MOCKCOORD_WORKHORSE_S3_ACCESS_KEY_ID": "testing",
-              "MOCKCOORD_WORKHORSE_S3_SECRET_ACCESS_KEY": "testing"}
+    wh_env = {
+        **os.environ,
+        "MOCKCOORD_WORKHORSE_LISTEN_PORT": str(wh_port),
+        "MOCKCOORD_WORKHORSE_RAILS_URL": f"http://127.0.0.1:{rails_port}",
+        "MOCKCOORD_WORKHORSE_SECRET_FILE": str(tmp / "secret"),
+        "MOCKCOORD_WORKHORSE_LOG_FILE": str(tmp / "workhorse.log"),
+        "MOCKCOORD_WORKHORSE_S3_ACCESS_KEY_ID": "testing",
+        "MOCKCOORD_WORKHORSE_S3_SECRET_ACCESS_KEY": "testing",
+    }
     command = [sys.executable, "-m", "workhorse"]
     if args.py_spy:  # profile Workhorse; RSS figures are then py-spy's, not Workhorse's
         command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(args.py_spy), "--", *command]
-    workhorse = subprocess.Popen(command, env=wh_env,
-                                 cwd=Path(__file__).resolve().parent.parent)
+    workhorse = subprocess.Popen(command, env=wh_env, cwd=Path(__file__).resolve().parent.parent)
     default_port, tuned_port = free_port(), free_port()
-    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, default_port=default_port,
-                                                      tuned_port=tuned_port, upstream=f"{host}:{port}"))
+    (tmp / "nginx.conf").write_text(
+        NGINX_CONF.format(tmp=tmp, default_port=default_port, tuned_port=tuned_port, upstream=f"{host}:{port}")
+    )
     nginx = subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
     path_qs = presigned.removeprefix(endpoint)
     results: dict[str, list[float]] = {}
@@ -179,8 +187,9 @@ async def main(args: argparse.Namespace) -> str:
     try:
         for p in (wh_port, default_port, tuned_port, rails_port):
             wait_port(p)
-        async with aiohttp.ClientSession(read_bufsize=MIB, auto_decompress=False,
-                                         timeout=aiohttp.ClientTimeout(total=None)) as session:
+        async with aiohttp.ClientSession(
+            read_bufsize=MIB, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None)
+        ) as session:
             sampler = RssSampler(workhorse.pid)
             for _ in range(args.rounds):
                 for name, url, via_wh in (
@@ -192,35 +201,48 @@ async def main(args: argparse.Namespace) -> str:
                     gc.collect()
                     print(f"{name} ...", file=sys.stderr, flush=True)
                     with sampler if via_wh else _Null() as s:
-                        results.setdefault(name, []).append(
-                            await timed_get(session, url, {"JOB-TOKEN": JOB_TOKEN}))
+                        results.setdefault(name, []).append(await timed_get(session, url, {"JOB-TOKEN": JOB_TOKEN}))
                     if via_wh:
                         rss[name] = max(rss.get(name, 0), s.peak - s.base)
             boundary = "benchboundary"
-            head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="artifacts.zip"\r\n'
-                    "Content-Type: application/octet-stream\r\n\r\n").encode()
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="artifacts.zip"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
             tail = f"\r\n--{boundary}--\r\n".encode()
             upload_url = f"http://127.0.0.1:{wh_port}/api/v4/jobs/1/artifacts?artifact_format=gzip"
             headers = {"JOB-TOKEN": JOB_TOKEN, "Content-Type": f"multipart/form-data; boundary={boundary}"}
-            put_url = s3.generate_presigned_url("put_object", Params={"Bucket": BUCKET, "Key": "direct.bin"},
-                                                ExpiresIn=7200)
+            put_url = s3.generate_presigned_url(
+                "put_object", Params={"Bucket": BUCKET, "Key": "direct.bin"}, ExpiresIn=7200
+            )
             for _ in range(args.upload_rounds):
                 gc.collect()
-                results.setdefault("direct PUT", []).append(await timed(
-                    _check(session.put(put_url, data=body_blocks(size)())), size))
+                results.setdefault("direct PUT", []).append(
+                    await timed(_check(session.put(put_url, data=body_blocks(size)())), size)
+                )
                 _clear(s3)
                 gc.collect()
-                results.setdefault("direct multipart (boto3)", []).append(await timed(asyncio.to_thread(
-                    s3.upload_fileobj, _Repeat(block, size // MIB), BUCKET, "direct-mp.bin"), size))
-                for mode, client_mode in (("presigned", "presigned_put"), ("s3", "s3_client_v2"),
-                                          ("local", "local_tempfile")):
+                results.setdefault("direct multipart (boto3)", []).append(
+                    await timed(
+                        asyncio.to_thread(s3.upload_fileobj, _Repeat(block, size // MIB), BUCKET, "direct-mp.bin"), size
+                    )
+                )
+                for mode, client_mode in (
+                    ("presigned", "presigned_put"),
+                    ("s3", "s3_client_v2"),
+                    ("local", "local_tempfile"),
+                ):
                     _clear(s3)
                     gc.collect()
                     rails.mode = mode
                     name = f"Workhorse upload ({client_mode})"
                     with sampler as s:
-                        results.setdefault(name, []).append(await timed(_check(session.post(
-                            upload_url, data=body_blocks(size, head, tail)(), headers=headers)), size))
+                        results.setdefault(name, []).append(
+                            await timed(
+                                _check(session.post(upload_url, data=body_blocks(size, head, tail)(), headers=headers)),
+                                size,
+                            )
+                        )
                     rss[name] = max(rss.get(name, 0), s.peak - s.base)
                 _clear(s3)
     finally:
@@ -287,12 +309,16 @@ def report(results: dict[str, list[float]], rss: dict[str, int], args: argparse.
         upload = "upload" in name or "PUT" in name or "multipart" in name
         base = med.get("direct PUT" if upload else "direct GET", med[name])
         growth = f"{rss[name] / MIB:.0f} MiB" if name in rss else ""
-        lines.append(f"| {name} | {min(values):.0f} / {med[name]:.0f} / {max(values):.0f} | "
-                     f"{med[name] / base:.2f} | {growth} |")
+        lines.append(
+            f"| {name} | {min(values):.0f} / {med[name]:.0f} / {max(values):.0f} | {med[name] / base:.2f} | {growth} |"
+        )
     if "Workhorse send-url" in med:  # --rounds 0 measures uploads only
         wh = med["Workhorse send-url"]
-        lines += ["", f"- Workhorse send-url / nginx default: {wh / med['nginx default']:.2f}; "
-                  f"/ nginx tuned: {wh / med['nginx tuned']:.2f}"]
+        lines += [
+            "",
+            f"- Workhorse send-url / nginx default: {wh / med['nginx default']:.2f}; "
+            f"/ nginx tuned: {wh / med['nginx tuned']:.2f}",
+        ]
     return "\n".join(lines) + "\n"
 
 

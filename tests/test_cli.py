@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import socket
 import subprocess
@@ -210,3 +211,30 @@ def test_busy_front_door_port_is_reported(tmp_path: Path) -> None:
         )
     assert out.returncode == 1
     assert f"port {port} on 127.0.0.1 is in use" in out.stdout
+
+
+def test_runner_helpers_are_mockcoord_commands(served: Served, tmp_path: Path) -> None:
+    """``mockcoord artifacts-uploader`` / ``artifacts-downloader``, as a job script runs them."""
+    token = re.search(r"JOB-TOKEN: (glcbt-[\w-]+)", served.banner).group(1)  # type: ignore[union-attr]
+    test_id = re.search(r"job (\d+) \(test\)", served.banner).group(1)  # type: ignore[union-attr]
+    workdir = tmp_path / "job"
+    (workdir / "out").mkdir(parents=True)
+    (workdir / "out" / "result.txt").write_text("tested\n")
+    env = {**os.environ, "CI_SERVER_URL": served.url, "CI_JOB_TOKEN": token, "CI_JOB_ID": test_id}
+    up = subprocess.run(
+        [*MOCKCOORD, "artifacts-uploader", "--path", "out/", "--artifact-type", "archive"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert 'Uploading artifacts as "archive" to coordinator... 201 Created' in up.stdout + up.stderr
+    fetched = tmp_path / "next-job"
+    fetched.mkdir()
+    down = subprocess.run(
+        [*MOCKCOORD, "artifacts-downloader"], cwd=fetched, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert (fetched / "out" / "result.txt").read_text() == "tested\n"

@@ -71,19 +71,28 @@ class Workhorse:
             await send(message)
 
         limit = self.state.settings.client_max_body_size
-        req = Request(scope["method"], scope["path"], query, headers, limited_receive(counted_receive, limit),
-                      tracked_send, request_id)
+        req = Request(
+            scope["method"],
+            scope["path"],
+            query,
+            headers,
+            limited_receive(counted_receive, limit),
+            tracked_send,
+            request_id,
+        )
         started, wall_started = time.monotonic(), time.time()
         try:
             if (declared := declared_too_large(dict(headers), limit)) is not None:
                 raise ClientBodyTooLarge(limit, declared)
             await self._route(req)
         except ClientBodyTooLarge as exc:
-            self.state.log.error("client intended to send too large body", exc,
-                                 limit="client_max_body_size", client_max_body_size=limit)
+            self.state.log.error(
+                "client intended to send too large body", exc, limit="client_max_body_size", client_max_body_size=limit
+            )
             if not req.response_started:
-                await respond(tracked_send, 413, [("Content-Type", "text/html"), ("Connection", "close")],
-                              NGINX_413_BODY)
+                await respond(
+                    tracked_send, 413, [("Content-Type", "text/html"), ("Connection", "close")], NGINX_413_BODY
+                )
         except ClientDisconnected as exc:
             self.state.log.error("", exc)
             outcome["status"] = outcome["status"] or 499
@@ -105,8 +114,15 @@ class Workhorse:
                 user_agent=req.header("user-agent") or "",
             )
             self.state.journal.record(
-                "workhorse", req.method, req.path, query=query, headers=headers, correlation_id=request_id,
-                started=wall_started, status=outcome["status"], bytes_in=outcome["read"],
+                "workhorse",
+                req.method,
+                req.path,
+                query=query,
+                headers=headers,
+                correlation_id=request_id,
+                started=wall_started,
+                status=outcome["status"],
+                bytes_in=outcome["read"],
                 bytes_out=outcome["written"],
             )
             request_fields.reset(token)
@@ -120,5 +136,6 @@ class Workhorse:
 
 def create_app(settings: WorkhorseSettings) -> Workhorse:
     """Build the ASGI app; the secret file must exist and hold Rails' shared key."""
-    return Workhorse(State(settings, load_secret(settings.secret_file), JsonLog(settings.log_file),
-                           Journal(settings.journal_limit)))
+    return Workhorse(
+        State(settings, load_secret(settings.secret_file), JsonLog(settings.log_file), Journal(settings.journal_limit))
+    )

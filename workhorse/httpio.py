@@ -11,8 +11,17 @@ Headers = list[tuple[str, str]]
 
 # Connection-level headers never forwarded by a proxy (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade", "proxy-connection"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    }
 )
 BODY_HEADERS = frozenset({"content-length", "transfer-encoding", "content-type"})
 

@@ -10,9 +10,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode
 
 # Fields of the request being served (correlation_id, method, uri), added to every line.
-request_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "request_fields", default=None
-)
+request_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("request_fields", default=None)
 
 # Query parameters whose values never reach a log (labkit's mask.URL idea).
 _SENSITIVE = re.compile(

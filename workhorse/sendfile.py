@@ -61,8 +61,11 @@ async def serve(state: State, req: Request, rails_headers: Headers, path: str) -
         return
     try:
         size = stat.st_size
-        headers = [*rails_headers, ("Accept-Ranges", "bytes"),
-                   ("Last-Modified", formatdate(stat.st_mtime, usegmt=True))]
+        headers = [
+            *rails_headers,
+            ("Accept-Ranges", "bytes"),
+            ("Last-Modified", formatdate(stat.st_mtime, usegmt=True)),
+        ]
         try:
             byte_range = parse_range(req.header("range"), size)
         except Unsatisfiable:

@@ -3,6 +3,7 @@ multipart upload through Workhorse, then the download both ways, byte for byte."
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import os
@@ -24,16 +25,20 @@ RUNNER_HEADERS = {
 }
 
 
-async def chunked(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+async def chunked(data: bytes, size: int = 256 * 1024, pause: float = 0.0) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+        if pause:
+            await asyncio.sleep(pause)
 
 
-async def runner_upload(stack: Stack, job_id: int, token: str, archive: bytes, query: str) -> httpx.Response:
+async def runner_upload(
+    stack: Stack, job_id: int, token: str, archive: bytes, query: str, pause: float = 0.0
+) -> httpx.Response:
     """``POST jobs/<id>/artifacts?<sorted query>`` with ``Job-Token`` and a chunked body."""
     return await stack.client.post(
         f"/api/v4/jobs/{job_id}/artifacts?{query}",
-        content=chunked(file_body(archive)),
+        content=chunked(file_body(archive), pause=pause),
         headers={**RUNNER_HEADERS, "Job-Token": token},
     )
 
@@ -140,3 +145,20 @@ async def test_download_refusals(stack: Stack) -> None:
     assert (await stack.client.get(url, headers={"Job-Token": "glcbt-nope"})).status_code == 401
     missing = await stack.client.get(f"/api/v4/jobs/{test['id']}/artifacts", headers={"Job-Token": test["token"]})
     assert (missing.status_code, missing.json()) == (404, {"message": "404 Not Found"})
+
+
+async def test_large_upload_goes_up_in_parts_and_comes_back_whole(stack: Stack) -> None:
+    """Over one 8 MiB part, Workhorse's S3 client uses a multipart upload with parts in flight at
+    once; a slow sender (a runner still compressing) lets parts finish between flushes."""
+    seeded = await stack.rails.seed(pipeline_scenario())
+    test = job(seeded, "test")
+    archive = os.urandom(45 * 1024 * 1024 + 12345)  # six parts, the last one short
+    res = await runner_upload(
+        stack, test["id"], test["token"], archive, "artifact_format=raw&artifact_type=sast", pause=0.01
+    )
+    assert (res.status_code, res.text) == (201, "201")
+    downloaded = await stack.client.get(f"/api/v4/jobs/{test['id']}/artifacts", headers={"Job-Token": test["token"]})
+    assert downloaded.status_code == 404  # sast is not the archive: download serves archives only
+    rows = await artifacts(stack, test["id"])
+    stored = b"".join([c async for c in stack.rails.state.store.iter_range(artifact_key(rows[FileType.sast]))])
+    assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(archive).hexdigest()

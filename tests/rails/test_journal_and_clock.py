@@ -21,8 +21,10 @@ async def test_journal_records_rails_and_storage_with_short_tokens(coordinator: 
     seeded = await c.seed(pipeline_scenario())
     build, test = job(seeded, "build"), job(seeded, "test")
     await c.client.delete("/-/mock/requests", headers=ADMIN)
-    res = await c.client.get(f"/api/v4/jobs/{build['id']}/artifacts?direct_download=true",
-                             headers={"JOB-TOKEN": test["token"], "X-Request-Id": "flow-1"})
+    res = await c.client.get(
+        f"/api/v4/jobs/{build['id']}/artifacts?direct_download=true",
+        headers={"JOB-TOKEN": test["token"], "X-Request-Id": "flow-1"},
+    )
     journal = await requests(c, correlation_id="flow-1")
     rails = [e for e in journal["requests"] if e["component"] == "rails"]
     storage = [e for e in journal["requests"] if e["component"] == "storage"]
@@ -30,8 +32,11 @@ async def test_journal_records_rails_and_storage_with_short_tokens(coordinator: 
     assert rails[0]["query"] == "direct_download=true" and rails[0]["job_id"] == build["id"]
     token = rails[0]["headers"]["job-token"]
     assert token == test["token"].removeprefix("glcbt-")[:9] and test["token"] not in str(journal)
-    assert rails[0]["steps"][:3] == ["Look up job for CI_JOB_TOKEN", "Find user who triggered job",
-                                     "Does user have :read_build access? yes"]
+    assert rails[0]["steps"][:3] == [
+        "Look up job for CI_JOB_TOKEN",
+        "Find user who triggered job",
+        "Does user have :read_build access? yes",
+    ]
     streamed = [] if c.state.store.remote else [("GET", 200, "rails")]  # no Workhorse: Rails sends the file
     assert [(e["method"], e["status"], e["via"]) for e in storage] == [("HEAD", 200, "rails"), *streamed]
 
@@ -60,8 +65,10 @@ async def test_filters_counts_and_clearing(coordinator: Coordinator) -> None:
 async def test_flow_of_a_denied_download(coordinator: Coordinator) -> None:
     c = coordinator
     seeded = await c.seed(pipeline_scenario())
-    await c.client.get(f"/api/v4/jobs/{job(seeded, 'build')['id']}/artifacts",
-                       headers={"JOB-TOKEN": "glcbt-not-a-real-token", "X-Request-Id": "denied-1"})
+    await c.client.get(
+        f"/api/v4/jobs/{job(seeded, 'build')['id']}/artifacts",
+        headers={"JOB-TOKEN": "glcbt-not-a-real-token", "X-Request-Id": "denied-1"},
+    )
     res = await c.client.get("/-/mock/flows/denied-1", headers=ADMIN)
     assert res.status_code == 200
     lines = res.text.splitlines()
@@ -75,8 +82,9 @@ async def test_flow_of_a_denied_download(coordinator: Coordinator) -> None:
 
 async def test_clock_moves_expiry(coordinator: Coordinator) -> None:
     c = coordinator
-    scenario = pipeline_scenario(extra_jobs=[{"name": "late", "status": "running",
-                                              "token_expires_at": "2030-01-01T00:00:00Z"}])
+    scenario = pipeline_scenario(
+        extra_jobs=[{"name": "late", "status": "running", "token_expires_at": "2030-01-01T00:00:00Z"}]
+    )
     late = job(await c.seed(scenario), "late")
     assert (await authorize(c, late["id"], late["token"])).status_code == 200
     res = await c.client.post("/-/mock/clock", json={"set": "2031-01-01T00:00:00Z"}, headers=ADMIN)
@@ -90,13 +98,16 @@ async def test_clock_moves_expiry(coordinator: Coordinator) -> None:
     assert (await authorize(c, late["id"], late["token"])).status_code == 200
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"advance": "someday"}, "advance: cannot read 'someday' as a duration"),
-    ({"advance": "1 day", "reset": True}, "give exactly one of advance, set, reset"),
-    ({"set": "yesterday"}, "set: Input should be a valid datetime"),
-    ({"set": "2001-01-01T00:00:00Z"}, "set: 2001-01-01T00:00:00+00:00 is before the newest record"),
-    ({"rewind": "1 day"}, "rewind: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"advance": "someday"}, "advance: cannot read 'someday' as a duration"),
+        ({"advance": "1 day", "reset": True}, "give exactly one of advance, set, reset"),
+        ({"set": "yesterday"}, "set: Input should be a valid datetime"),
+        ({"set": "2001-01-01T00:00:00Z"}, "set: 2001-01-01T00:00:00+00:00 is before the newest record"),
+        ({"rewind": "1 day"}, "rewind: Extra inputs are not permitted"),
+    ],
+)
 async def test_bad_clock_changes_are_422(coordinator: Coordinator, body: dict, message: str) -> None:
     await coordinator.seed(pipeline_scenario())
     res = await coordinator.client.post("/-/mock/clock", json=body, headers=ADMIN)

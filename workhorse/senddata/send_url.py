@@ -46,13 +46,28 @@ async def serve(state: State, req: Request, rails_headers: Headers, encoded: str
     try:
         await _fetch(state, req, params, url, headers, rails_headers, outcome)
     finally:
-        state.journal.record("storage", params.get("Method") or "GET", urlsplit(url).path, via="workhorse",
-                             correlation_id=req.request_id, started=started, status=outcome["status"],
-                             bytes_out=outcome["bytes"], note="send-url")
+        state.journal.record(
+            "storage",
+            params.get("Method") or "GET",
+            urlsplit(url).path,
+            via="workhorse",
+            correlation_id=req.request_id,
+            started=started,
+            status=outcome["status"],
+            bytes_out=outcome["bytes"],
+            note="send-url",
+        )
 
 
-async def _fetch(state: State, req: Request, params: dict[str, Any], url: str, headers: Headers,
-                 rails_headers: Headers, outcome: dict[str, int]) -> None:
+async def _fetch(
+    state: State,
+    req: Request,
+    params: dict[str, Any],
+    url: str,
+    headers: Headers,
+    rails_headers: Headers,
+    outcome: dict[str, int],
+) -> None:
     """Stream the object; ``outcome`` gets the object store's status and the bytes relayed."""
     try:
         response = await state.storage.request(

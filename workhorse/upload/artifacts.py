@@ -58,8 +58,9 @@ async def build_metadata(state: State, opts: UploadOpts, saved: SavedFile, temp_
         state.log.info("zip metadata: not a zip archive, no metadata", reason=str(exc))
         return None
     size, hashes = await asyncio.to_thread(_hash_file, path, state.settings.chunk_size)
-    meta = SavedFile(name="metadata.gz", local_path=path, size=size,
-                     upload_duration=time.monotonic() - started, hashes=hashes)
+    meta = SavedFile(
+        name="metadata.gz", local_path=path, size=size, upload_duration=time.monotonic() - started, hashes=hashes
+    )
     log_saved(state, meta, "local_tempfile", opts)
     return meta
 
@@ -103,8 +104,9 @@ async def _cleanup(state: State, opts: UploadOpts, form: Form, temp_paths: list[
         await asyncio.to_thread(_remove, path)
 
 
-async def _save_and_forward(state: State, req: Request, opts: UploadOpts, boundary: bytes, form: Form,
-                            temp_paths: list[str]) -> None:
+async def _save_and_forward(
+    state: State, req: Request, opts: UploadOpts, boundary: bytes, form: Form, temp_paths: list[str]
+) -> None:
     fmt = (parse_qs(req.query).get("artifact_format") or [""])[0]
 
     async def on_saved(saved: SavedFile) -> None:

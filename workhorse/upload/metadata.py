@@ -149,8 +149,13 @@ def _entry_json(values: dict[str, object]) -> bytes:
     """Go's json.Marshal of the metadata struct: omitempty, HTML-safe escapes, then a newline."""
     kept = {k: v for k, v in values.items() if v}
     text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escape in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escape)
     return text.encode() + b"\n"
 
@@ -160,8 +165,9 @@ def _parse_directory(data: bytes, entries: int) -> dict[bytes, bytes]:
     found: dict[bytes, bytes] = {}
     pos = count = 0
     while pos + _CDH.size <= len(data) and data[pos : pos + 4] == b"PK\x01\x02":
-        (_, made_by, _, _, _, mtime, mdate, crc, csize, usize,
-         name_len, extra_len, comment_len, _, _, external, _) = _CDH.unpack_from(data, pos)
+        (_, made_by, _, _, _, mtime, mdate, crc, csize, usize, name_len, extra_len, comment_len, _, _, external, _) = (
+            _CDH.unpack_from(data, pos)
+        )
         start = pos + _CDH.size
         name = data[start : start + name_len]
         extra = data[start + name_len : start + name_len + extra_len]
@@ -170,14 +176,16 @@ def _parse_directory(data: bytes, entries: int) -> dict[bytes, bytes]:
         if pos > len(data):
             break
         usize, csize = _zip64_sizes(extra, usize, csize)
-        found[name] = _entry_json({
-            "modified": _dos_time(mdate, mtime),
-            "mode": _go_mode(made_by, external, name),
-            "crc": crc,
-            "size": usize,
-            "zipped": csize,
-            "comment": comment.decode("utf-8", "replace"),
-        })
+        found[name] = _entry_json(
+            {
+                "modified": _dos_time(mdate, mtime),
+                "mode": _go_mode(made_by, external, name),
+                "crc": crc,
+                "size": usize,
+                "zipped": csize,
+                "comment": comment.decode("utf-8", "replace"),
+            }
+        )
         count += 1
     if count % 0x10000 != entries % 0x10000:
         raise NotZip(f"central directory has {count} records, end record says {entries}")

@@ -39,6 +39,7 @@ class S3Object:
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        self._next_part = 1
         self._in_flight: list[asyncio.Task[None]] = []
         self._uploaded = False
 
@@ -69,7 +70,7 @@ class S3Object:
             await self._in_flight.pop(0)
         body = bytes(self._buffer)
         self._buffer.clear()
-        number = len(self._parts) + len(self._in_flight) + 1
+        number, self._next_part = self._next_part, self._next_part + 1
         self._in_flight.append(asyncio.create_task(self._upload_part(number, body)))
 
     async def write(self, chunk: bytes) -> None:
@@ -89,9 +90,7 @@ class S3Object:
             while self._in_flight:
                 await self._in_flight.pop(0)
             parts = sorted(self._parts, key=lambda p: p["PartNumber"])
-            await self._call(
-                "complete_multipart_upload", UploadId=self._upload_id, MultipartUpload={"Parts": parts}
-            )
+            await self._call("complete_multipart_upload", UploadId=self._upload_id, MultipartUpload={"Parts": parts})
         self._buffer = bytearray()
         self._uploaded = True
 
@@ -104,9 +103,7 @@ class S3Object:
         self._in_flight.clear()
         if self._upload_id is not None and not self._uploaded:
             try:
-                await self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=self.key, UploadId=self._upload_id
-                )
+                await self._client.abort_multipart_upload(Bucket=self._bucket, Key=self.key, UploadId=self._upload_id)
             except (BotoCoreError, ClientError, OSError) as exc:
                 self._state.log.error("error aborting S3 multipart upload", exc, remote_temp_object=self.key)
         await self.delete()

@@ -122,9 +122,15 @@ def log_saved(state: State, saved: SavedFile, client_mode: str, opts: UploadOpts
     """Workhorse's ``saved file`` line, and a journal entry when the bytes went to object storage."""
     if not saved.local_path:
         state.journal.record(
-            "storage", "PUT", "/" + (opts.remote_temp_object_id or saved.remote_id), via="workhorse",
+            "storage",
+            "PUT",
+            "/" + (opts.remote_temp_object_id or saved.remote_id),
+            via="workhorse",
             correlation_id=(request_fields.get() or {}).get("correlation_id", ""),
-            started=time.time() - saved.upload_duration, status=200, bytes_in=saved.size, note=client_mode,
+            started=time.time() - saved.upload_duration,
+            status=200,
+            bytes_in=saved.size,
+            note=client_mode,
         )
     where = (
         {"local_temp_path": os.path.dirname(saved.local_path)}
