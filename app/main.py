@@ -23,13 +23,16 @@ from app.services.bootstrap import bootstrap
 from app.state import AppState
 from app.storage import open_store
 from app.storage.embedded_s3 import EmbeddedS3
+from app.storage.faulty import FaultyStore
 from app.storage.journaled import JournaledStore
 from app.workhorse_api import ensure_secret
+from mockctl.asgi import apply as apply_fault
+from mockctl.faults import FaultRegistry
 
 log = logging.getLogger("mockcoord.rails")
 
 
-async def start(settings: Settings, journal: Journal) -> AppState:
+async def start(settings: Settings, journal: Journal, faults: FaultRegistry) -> AppState:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded = None
     if settings.embedded_s3:
@@ -39,7 +42,7 @@ async def start(settings: Settings, journal: Journal) -> AppState:
         settings.object_store.connection.endpoint = embedded.endpoint
     db = Database(settings.resolved_database_url)
     await db.create_all()
-    store = JournaledStore(await open_store(settings), journal)
+    store = JournaledStore(FaultyStore(await open_store(settings), faults), journal)
     settings.uploads_path.mkdir(parents=True, exist_ok=True)
     state = AppState(
         settings=settings,
@@ -47,6 +50,7 @@ async def start(settings: Settings, journal: Journal) -> AppState:
         store=store,
         secret=ensure_secret(settings.secret_file),
         journal=journal,
+        faults=faults,
         embedded_s3=embedded,
     )
     if embedded is not None:
@@ -70,26 +74,44 @@ async def internal_error_handler(_request: Request, exc: Exception) -> JSONRespo
     return JSONResponse({"message": "500 Internal Server Error"}, status_code=500)
 
 
+class RailsApp(FastAPI):
+    """FastAPI with ``rails`` fault rules applied first, where uvicorn's own ``send`` (and so
+    the connection, for drops and resets) is still at hand."""
+
+    faults: FaultRegistry
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def,override]
+        if scope["type"] == "http" and not scope["path"].startswith("/-/"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            rule = self.faults.fire("rails", scope["method"], scope["path"], headers)
+            if rule is not None:
+                await apply_fault(rule, super().__call__, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     journal = Journal(settings.journal_limit)
+    faults = FaultRegistry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await start(settings, journal)
+        state = await start(settings, journal, faults)
         app.state.mockcoord = state
         try:
             yield
         finally:
             await stop(state)
 
-    app = FastAPI(
+    app = RailsApp(
         title="mockcoord (Rails)",
         lifespan=lifespan,
         docs_url="/-/mock/docs",
         openapi_url="/-/mock/openapi.json",
         redoc_url=None,
     )
+    app.faults = faults
     app.add_exception_handler(APIError, api_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -11,6 +11,7 @@ from app.db import Database
 from app.journal import Journal
 from app.storage import ArtifactStore
 from app.storage.embedded_s3 import EmbeddedS3
+from mockctl.faults import FaultRegistry
 
 
 @dataclass
@@ -20,6 +21,7 @@ class AppState:
     store: ArtifactStore
     secret: bytes
     journal: Journal
+    faults: FaultRegistry
     embedded_s3: EmbeddedS3 | None = field(default=None)
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 
+from mockctl.asgi import apply as apply_fault
+from mockctl.faults import FaultRegistry
 from workhorse import proxy
 from workhorse.config import WorkhorseSettings
 from workhorse.httpio import ClientDisconnected, Message, Receive, Request, Send, fail, respond
@@ -35,7 +37,25 @@ class Workhorse:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            await self._http(scope, receive, send)
+            rule = None
+            if not scope["path"].startswith("/-/"):
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+                rule = self.state.faults.fire("workhorse", scope["method"], scope["path"], headers)
+            if rule is None:
+                await self._http(scope, receive, send)
+                return
+            await apply_fault(rule, self._http, scope, receive, send)
+            if rule.status is not None or rule.drop:  # answered without reaching _http: journal it here
+                self.state.journal.record(
+                    "workhorse",
+                    scope["method"],
+                    scope["path"],
+                    correlation_id="",
+                    started=time.time(),
+                    status=rule.status or 0,
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    note=f"fault {rule.id}",
+                )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -137,5 +157,11 @@ class Workhorse:
 def create_app(settings: WorkhorseSettings) -> Workhorse:
     """Build the ASGI app; the secret file must exist and hold Rails' shared key."""
     return Workhorse(
-        State(settings, load_secret(settings.secret_file), JsonLog(settings.log_file), Journal(settings.journal_limit))
+        State(
+            settings,
+            load_secret(settings.secret_file),
+            JsonLog(settings.log_file),
+            Journal(settings.journal_limit),
+            FaultRegistry(),
+        )
     )

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from mockctl.faults import SYNC_HEADER, decode_rules
 from workhorse import journal, sendfile
 from workhorse.api import rails_headers
 from workhorse.httpio import Headers, Request, start, without
@@ -26,6 +27,8 @@ async def serve(state: State, req: Request) -> None:
         headers.append((journal.JOURNAL_HEADER, state.journal.flow_header(req.path.removeprefix(journal.FLOWS_PREFIX))))
     request = state.rails.build_request(req.method, req.path_qs, headers=headers, content=content)
     response = await state.rails.send(request, stream=True)
+    if sync := response.headers.get(SYNC_HEADER):
+        state.faults.replace(decode_rules(sync))
     try:
         if req.method == "GET" and req.path == journal.REQUESTS_PATH and response.status_code == 200:
             await _relay_merged_journal(state, req, response)
@@ -47,7 +50,7 @@ async def _relay_merged_journal(state: State, req: Request, response: httpx.Resp
 
 async def relay(state: State, req: Request, response: httpx.Response) -> None:
     """Send Rails' answer on, unless it tells Workhorse to serve a URL or a file instead."""
-    headers: Headers = without(response.headers.multi_items(), ())
+    headers: Headers = without(response.headers.multi_items(), {SYNC_HEADER.lower()})
     send_data = response.headers.get(SEND_DATA_HEADER, "")
     if response.status_code == 200 and send_data.startswith(send_url.PREFIX):
         kept = without(headers, {SEND_DATA_HEADER, "content-length"})

@@ -8,6 +8,7 @@ import httpx
 from aiobotocore.session import AioSession, get_session
 from botocore.config import Config
 
+from mockctl.faults import FaultRegistry
 from workhorse.config import WorkhorseSettings
 from workhorse.journal import Journal
 from workhorse.log import JsonLog
@@ -21,6 +22,7 @@ class State:
     key: bytes
     log: JsonLog
     journal: Journal
+    faults: FaultRegistry  # the workhorse and storage rules Rails handed over
     _rails: httpx.AsyncClient | None = None
     _storage: aiohttp.ClientSession | None = None
     _s3_session: AioSession | None = None

@@ -26,6 +26,7 @@ from app.services.reset import reset
 from app.services.scenario import Scenario
 from app.services.seed import SeedError, apply_scenario
 from app.state import AppState, get_state
+from mockctl.faults import SYNC_HEADER, FaultRule, encode_rules
 
 router = APIRouter(prefix="/-/mock")
 
@@ -71,9 +72,51 @@ async def seed(request: Request, state: AppState = Depends(require_admin)) -> JS
 
 
 @router.post("/reset")
-async def reset_instance(state: AppState = Depends(require_admin)) -> dict[str, str]:
+async def reset_instance(state: AppState = Depends(require_admin)) -> Response:
     await reset(state)
-    return {"message": "reset"}
+    return synced(state, JSONResponse({"message": "reset"}))
+
+
+def synced(state: AppState, response: Response) -> Response:
+    """Every answer that may change the rules tells Workhorse the ones it carries out."""
+    response.headers[SYNC_HEADER] = encode_rules(r for r in state.faults.rules if r.component != "rails")
+    return response
+
+
+@router.post("/faults", status_code=201)
+async def add_fault(request: Request, state: AppState = Depends(require_admin)) -> Response:
+    """A rule: ``component`` (workhorse, rails, storage), conditions (``method``, ``path``
+    regex, ``job_id``, ``header``) and one effect (``status`` with ``body``/``headers``,
+    ``delay``, ``bandwidth``, ``reset_after``, ``truncate_after``, ``drop``), ``times`` or
+    ``probability``."""
+    try:
+        rule = FaultRule.model_validate(await request.json())
+    except ValidationError as exc:
+        raise unprocessable(validation_message(exc)) from None
+    except ValueError:
+        raise APIError(400, "body is not valid JSON") from None
+    if rule.id or rule.hits:
+        raise unprocessable("id and hits are set by the coordinator")
+    added = state.faults.add(rule)
+    return synced(state, JSONResponse(added.model_dump(), status_code=201))
+
+
+@router.get("/faults")
+async def list_faults(state: AppState = Depends(require_admin)) -> Response:
+    return synced(state, JSONResponse([r.model_dump() for r in state.faults.rules]))
+
+
+@router.delete("/faults/{fault_id}")
+async def remove_fault(fault_id: str, state: AppState = Depends(require_admin)) -> Response:
+    if not state.faults.remove(fault_id):
+        raise not_found("Fault")
+    return synced(state, Response(status_code=204))
+
+
+@router.delete("/faults")
+async def clear_faults(state: AppState = Depends(require_admin)) -> Response:
+    state.faults.clear()
+    return synced(state, Response(status_code=204))
 
 
 @router.get("/requests")

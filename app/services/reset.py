@@ -8,10 +8,12 @@ from app.state import AppState
 
 
 async def reset(state: AppState) -> None:
+    state.faults.clear()  # first: a storage fault must not stop the bucket from being emptied
     await state.db.truncate_all()
     await state.store.clear()
     state.settings.uploads_path.mkdir(parents=True, exist_ok=True)
     clock.reset()
     state.journal.clear()
+
     async with state.db.session() as session:
         await bootstrap(session, state.settings.admin_token)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from workhorse.httpio import HOP_BY_HOP, Headers, Request, fail, start
+from workhorse.upload.destination import StorageError, storage_fault
 from workhorse.upstream import State
 
 PREFIX = "send-url:"
@@ -44,6 +45,16 @@ async def serve(state: State, req: Request, rails_headers: Headers, encoded: str
     state.log.info("SendURL: sending", url=url.split("?")[0], path=req.path)
     started, outcome = time.time(), {"status": 500, "bytes": 0}
     try:
+        try:
+            injected = await storage_fault(state, params.get("Method") or "GET", urlsplit(url).path)
+        except StorageError as exc:
+            state.log.error("SendURL: Get request failed", exc)
+            await fail(req.send, 500, "Internal Server Error")
+            return
+        if injected is not None and injected >= 400:
+            outcome["status"] = injected
+            await fail(req.send, injected, f"injected object storage answer {injected}")
+            return
         await _fetch(state, req, params, url, headers, rails_headers, outcome)
     finally:
         state.journal.record(

@@ -1,0 +1,74 @@
+"""Storage faults on Rails' own object-storage calls (component ``storage``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from app.storage.base import ArtifactStore, ObjectInfo, StorageError
+from mockctl.faults import FaultRegistry, FaultRule
+
+
+class FaultyStore:
+    def __init__(self, inner: ArtifactStore, faults: FaultRegistry) -> None:
+        self.inner = inner
+        self.faults = faults
+        self.remote = inner.remote
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+    async def _check(self, method: str, key: str) -> FaultRule | None:
+        """Sleep for a delay; raise what a broken store would; return a rule that shapes a 404."""
+        rule = self.faults.fire("storage", method, "/" + key, {})
+        if rule is None:
+            return None
+        if rule.delay:
+            await asyncio.sleep(rule.delay)
+        if rule.drop or rule.reset_after is not None or rule.truncate_after is not None:
+            raise StorageError(f"{method} {key}: connection reset by peer (injected fault {rule.id})")
+        if rule.status == 404:
+            return rule
+        if rule.status is not None and rule.status >= 400:
+            raise StorageError(f"{method} {key}: {rule.status} {rule.body or ''} (injected fault {rule.id})".strip())
+        return None
+
+    async def put_file(self, key: str, source: Path) -> None:
+        if await self._check("PUT", key):
+            raise StorageError(f"PUT {key}: 404 NoSuchBucket (injected)")
+        await self.inner.put_file(key, source)
+
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        if await self._check("PUT", key):
+            raise StorageError(f"PUT {key}: 404 NoSuchBucket (injected)")
+        await self.inner.put_bytes(key, data)
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        if await self._check("HEAD", key):
+            return None
+        return await self.inner.head(key)
+
+    async def delete(self, key: str) -> None:
+        if not await self._check("DELETE", key):
+            await self.inner.delete(key)
+
+    async def iter_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        if await self._check("GET", key):
+            raise StorageError(f"GET {key}: 404 NoSuchKey (injected)")
+        async for chunk in self.inner.iter_range(key, start, end):
+            yield chunk
+
+    async def list(self, prefix: str = "", marker: str = "", max_keys: int = 200) -> AsyncIterator[list[ObjectInfo]]:
+        await self._check("LIST", prefix)
+        async for page in self.inner.list(prefix, marker, max_keys):
+            yield page
+
+    async def presigned_url(self, method: str, key: str, expires_in: int) -> str:
+        return await self.inner.presigned_url(method, key, expires_in)
+
+    async def clear(self) -> None:
+        await self.inner.clear()
+
+    async def close(self) -> None:
+        await self.inner.close()
