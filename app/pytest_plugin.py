@@ -83,6 +83,13 @@ class MockCoordinator:
         _raise_for(res)
         return res.text
 
+    def fault(self, component: str, **rule: Any) -> dict[str, Any]:
+        """Break requests on purpose: ``fault("rails", path="/artifacts$", status=503, times=2)``;
+        see docs/control-plane.md for conditions and effects. A reset removes every rule."""
+        res = self._http.post("/-/mock/faults", json={"component": component, **rule})
+        _raise_for(res)
+        return res.json()
+
     def job(self, seeded: dict[str, Any], name: str) -> dict[str, Any]:
         """The last job called ``name`` in a ``seed`` answer (id, token, status, ...)."""
         return next(j for j in reversed(seeded["jobs"]) if j["name"] == name)

@@ -85,3 +85,13 @@ def test_an_expired_job_token_is_refused(coordinator) -> None:
     res = upload(coordinator.url, late, make_zip())
     assert res.status_code == 403
     assert res.json() == {"message": "403 Forbidden - Job token has expired"}
+
+
+def test_the_runner_sees_a_503_then_succeeds(coordinator) -> None:
+    seeded = coordinator.seed(SCENARIO)
+    build = coordinator.job(seeded, "build")
+    coordinator.fault("rails", method="POST", path="/artifacts$", status=503, headers={"Retry-After": "1"}, times=1)
+    assert upload(coordinator.url, build, make_zip()).status_code == 503  # a runner would retry...
+    assert upload(coordinator.url, build, make_zip()).status_code == 201  # ...and get through
+    statuses = [r["status"] for r in coordinator.requests(component="workhorse", path="/artifacts$")]
+    assert statuses == [503, 201]

@@ -13,7 +13,7 @@ def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
     """The plugin loads by its entry point alone: no ``-p``, no conftest."""
     pytester.makepyfile(test_my_runner=EXAMPLE.read_text())
     result = pytester.runpytest_subprocess("-q")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
 
 
 def test_local_storage_option(pytester: pytest.Pytester) -> None:
