@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import health, mock, runner_artifacts
+from app.api import health, mock, runner_artifacts, runner_jobs
 from app.config import Settings
 from app.correlation import CorrelationIdMiddleware
 from app.db import Database
@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, internal_error_handler)
     app.router.routes.extend(runner_artifacts.routes)
+    app.router.routes.extend(runner_jobs.routes)
     app.include_router(mock.router)
     app.include_router(health.router)
     app.add_middleware(JournalMiddleware, journal=journal)

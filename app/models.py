@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app import clock
@@ -354,6 +354,24 @@ class Build(SQLModel, table=True):
     erased_at: datetime | None = None
     erased_by_id: int | None = None
     failure_reason: str | None = None
+
+
+class BuildTraceChunk(SQLModel, table=True):
+    """``Ci::BuildTraceChunk``: the live trace of a running job. GitLab cuts it into 128 KiB
+    chunks kept in Redis or the database; here one chunk (``chunk_index`` 0) holds it all,
+    in the database (``data_store`` 2), until the job finishes and it becomes a ``trace``
+    artifact."""
+
+    __tablename__ = "ci_build_trace_chunks"
+    __table_args__ = (UniqueConstraint("build_id", "chunk_index"),)
+    id: int | None = Field(default=None, primary_key=True)
+    build_id: int = Field(foreign_key="p_ci_builds.id", index=True)
+    partition_id: int = 100
+    chunk_index: int = 0
+    data_store: int = 2
+    raw_data: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
+    checksum: str | None = None
+    lock_version: int = 0
 
 
 class JobArtifact(SQLModel, table=True):

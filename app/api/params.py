@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import IntEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.errors import param_error
 
@@ -13,11 +13,12 @@ _TRUE = {"1", "on", "t", "true", "y", "yes"}
 _FALSE = {"0", "off", "f", "false", "n", "no", ""}
 
 
-def boolean(params: Mapping[str, str], name: str, default: bool = False) -> bool:
+def optional_boolean(params: Mapping[str, Any], name: str) -> bool | None:
+    """Grape's Boolean: JSON true/false, or "true"/"1"/"yes"/... in a query or form."""
     value = params.get(name)
-    if value is None:
-        return default
-    lowered = value.strip().lower()
+    if value is None or isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
     if lowered in _TRUE:
         return True
     if lowered in _FALSE:
@@ -25,13 +26,20 @@ def boolean(params: Mapping[str, str], name: str, default: bool = False) -> bool
     raise param_error(f"{name} is invalid")
 
 
-def integer(params: Mapping[str, str], name: str) -> int | None:
+def boolean(params: Mapping[str, Any], name: str, default: bool = False) -> bool:
+    value = optional_boolean(params, name)
+    return default if value is None else value
+
+
+def integer(params: Mapping[str, Any], name: str) -> int | None:
     value = params.get(name)
     if value is None or value == "":
         return None
+    if isinstance(value, bool):
+        raise param_error(f"{name} is invalid")
     try:
         return int(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise param_error(f"{name} is invalid") from None
 
 

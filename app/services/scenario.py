@@ -7,7 +7,7 @@ so a scenario file reads like the instance it describes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,6 +34,7 @@ class SettingsSpec(Strict):
     max_artifacts_size: int | None = Field(default=None, gt=0, description="MB")
     default_artifacts_expire_in: str | None = None
     keep_latest_artifact: bool | None = None
+    runner_registration_token: str | None = Field(default=None, min_length=1, description="for POST /api/v4/runners")
 
 
 class UserSpec(Strict):
@@ -102,6 +103,26 @@ class ArtifactSpec(Strict):
         return ArtifactLocked[self.locked] if self.locked else None
 
 
+class CiArtifactsSpec(Strict):
+    """``artifacts:`` as a ``.gitlab-ci.yml`` job writes it: what the runner is told to upload."""
+
+    name: str | None = None
+    paths: list[str] | None = None
+    exclude: list[str] | None = None
+    untracked: bool | None = None
+    when: Literal["on_success", "on_failure", "always"] | None = None
+    expire_in: str | None = None
+    reports: dict[str, list[str]] | None = Field(default=None, description="report type -> paths, e.g. junit")
+
+    @field_validator("reports")
+    @classmethod
+    def _known_reports(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for key in value or {}:
+            if key not in FileType.__members__ or key in ("archive", "metadata", "trace"):
+                raise ValueError(f"unknown report type {key!r}")
+        return value
+
+
 class JobSpec(Strict):
     name: str = Field(min_length=1)
     stage: str = "test"
@@ -110,7 +131,24 @@ class JobSpec(Strict):
     token: str | None = Field(default=None, min_length=8)
     token_expires_at: datetime | None = None
     erased: bool = False
-    artifacts: list[ArtifactSpec] = Field(default_factory=list)
+    artifacts: list[ArtifactSpec] = Field(default_factory=list, description="artifacts already stored")
+    # What the job runs, as .gitlab-ci.yml says it; stored in Build.options for the runner API.
+    script: list[str] | None = None
+    before_script: list[str] | None = None
+    after_script: list[str] | None = None
+    tags: list[str] | None = None
+    ci_artifacts: CiArtifactsSpec | None = Field(default=None, description="artifacts: of the job's CI config")
+    dependencies: list[str] | None = Field(default=None, description="names of earlier-stage jobs")
+
+    def ci_options(self) -> dict[str, Any]:
+        """``Build.options`` in GitLab's shape (``script``, ``tags``, ``artifacts``, ...)."""
+        options: dict[str, Any] = {}
+        for key in ("script", "before_script", "after_script", "tags", "dependencies"):
+            if getattr(self, key) is not None:
+                options[key] = getattr(self, key)
+        if self.ci_artifacts is not None:
+            options["artifacts"] = self.ci_artifacts.model_dump(exclude_none=True)
+        return options
 
 
 class PipelineSpec(Strict):

@@ -276,7 +276,9 @@ class _Seeder:
         self.result.pipelines.append(
             {"id": pipeline.id, "project": project_spec.path, "ref": spec.ref, "status": spec.status}
         )
+        stages: dict[str, int] = {}
         for k, job_spec in enumerate(spec.jobs):
+            stage_idx = stages.setdefault(job_spec.stage, len(stages))
             job_where = f"{where}.jobs.{k}"
             job_user = await self.user(job_spec.user, f"{job_where}.user") if job_spec.user else user
             token = job_spec.token or tokens.job_token()
@@ -288,7 +290,7 @@ class _Seeder:
                 commit_id=pipeline.id,
                 name=job_spec.name,
                 stage=job_spec.stage,  # type: ignore[arg-type]
-                stage_idx=k,
+                stage_idx=stage_idx,
                 status=job_spec.status,
                 token=token,
                 token_expires_at=job_spec.token_expires_at,
@@ -297,6 +299,8 @@ class _Seeder:
                 started_at=now if running_or_done else None,
                 finished_at=now if job_spec.status in COMPLETED_STATUSES else None,
                 erased_at=now if job_spec.erased else None,
+                options=job_spec.ci_options(),
+                queued_at=now if job_spec.status == BuildStatus.pending else None,
             )
             self.session.add(job)
             await self.session.flush()
