@@ -7,6 +7,7 @@ created through the front door is in force in both before the creating call retu
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -161,3 +162,21 @@ def encode_rules(rules: Iterable[FaultRule]) -> str:
 
 def decode_rules(header: str) -> list[FaultRule]:
     return [FaultRule.model_validate(item) for item in json.loads(base64.urlsafe_b64decode(header))]
+
+
+class InjectedCut(Exception):
+    """A storage rule cut the connection (drop, reset_after, truncate_after)."""
+
+
+async def storage_fault(registry: FaultRegistry, method: str, path: str) -> int | None:
+    """Fire a ``storage`` rule for one object-storage call: sleep for its delay, raise
+    ``InjectedCut`` for a cut connection, and return the status the store should seem to
+    answer (None: carry on as usual). Callers turn that into their own kind of failure."""
+    rule = registry.fire("storage", method, path, {})
+    if rule is None:
+        return None
+    if rule.delay:
+        await asyncio.sleep(rule.delay)
+    if rule.drop or rule.reset_after is not None or rule.truncate_after is not None:
+        raise InjectedCut(f"{method} {path}: connection reset by peer (injected fault {rule.id})")
+    return rule.status

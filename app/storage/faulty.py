@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from app.storage.base import ArtifactStore, ObjectInfo, StorageError
-from mockctl.faults import FaultRegistry, FaultRule
+from mockctl.faults import FaultRegistry, InjectedCut, storage_fault
 
 
 class FaultyStore:
@@ -19,20 +18,17 @@ class FaultyStore:
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self.inner, name)
 
-    async def _check(self, method: str, key: str) -> FaultRule | None:
-        """Sleep for a delay; raise what a broken store would; return a rule that shapes a 404."""
-        rule = self.faults.fire("storage", method, "/" + key, {})
-        if rule is None:
-            return None
-        if rule.delay:
-            await asyncio.sleep(rule.delay)
-        if rule.drop or rule.reset_after is not None or rule.truncate_after is not None:
-            raise StorageError(f"{method} {key}: connection reset by peer (injected fault {rule.id})")
-        if rule.status == 404:
-            return rule
-        if rule.status is not None and rule.status >= 400:
-            raise StorageError(f"{method} {key}: {rule.status} {rule.body or ''} (injected fault {rule.id})".strip())
-        return None
+    async def _check(self, method: str, key: str) -> bool:
+        """True when the store should seem to answer 404; raises what a broken store would."""
+        try:
+            status = await storage_fault(self.faults, method, "/" + key)
+        except InjectedCut as exc:
+            raise StorageError(str(exc)) from None
+        if status == 404:
+            return True
+        if status is not None and status >= 400:
+            raise StorageError(f"{method} {key}: {status} (injected fault)")
+        return False
 
     async def put_file(self, key: str, source: Path) -> None:
         if await self._check("PUT", key):

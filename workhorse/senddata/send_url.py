@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from workhorse.httpio import HOP_BY_HOP, Headers, Request, fail, start
-from workhorse.upload.destination import StorageError, storage_fault
+from workhorse.upload.destination import StorageError, injected_storage_status
 from workhorse.upstream import State
 
 PREFIX = "send-url:"
@@ -46,7 +46,7 @@ async def serve(state: State, req: Request, rails_headers: Headers, encoded: str
     started, outcome = time.time(), {"status": 500, "bytes": 0}
     try:
         try:
-            injected = await storage_fault(state, params.get("Method") or "GET", urlsplit(url).path)
+            injected = await injected_storage_status(state, params.get("Method") or "GET", urlsplit(url).path)
         except StorageError as exc:
             state.log.error("SendURL: Get request failed", exc)
             await fail(req.send, 500, "Internal Server Error")

@@ -1,8 +1,8 @@
 """Where a file part's bytes go: one module per storage strategy, one small interface for all."""
 
-import asyncio
 from typing import Protocol
 
+from mockctl.faults import InjectedCut, storage_fault
 from workhorse.upload.preparer import UploadOpts
 from workhorse.upstream import State
 
@@ -26,19 +26,16 @@ class Destination(Protocol):
     async def delete(self) -> None: ...
 
 
-async def storage_fault(state: State, method: str, path: str) -> int | None:
-    """A ``storage`` fault rule on Workhorse's own object-storage call: sleeps for a delay,
-    raises for a failure; returns a status the store should seem to answer (for send-url)."""
-    rule = state.faults.fire("storage", method, path, {})
-    if rule is None:
-        return None
-    if rule.delay:
-        await asyncio.sleep(rule.delay)
-    if rule.drop or rule.reset_after is not None or rule.truncate_after is not None:
-        raise StorageError(f"{method} {path}: connection reset by peer (injected fault {rule.id})")
-    if rule.status is not None and rule.status >= 400 and method != "GET":
-        raise StorageError(f"{method} {path}: {rule.status} (injected fault {rule.id})")
-    return rule.status
+async def injected_storage_status(state: State, method: str, path: str) -> int | None:
+    """A ``storage`` fault on Workhorse's own object-storage call: a cut connection or a
+    failed write raises; a GET gets back the status the store should seem to answer."""
+    try:
+        status = await storage_fault(state.faults, method, path)
+    except InjectedCut as exc:
+        raise StorageError(str(exc)) from None
+    if status is not None and status >= 400 and method != "GET":
+        raise StorageError(f"{method} {path}: {status} (injected fault)")
+    return status
 
 
 async def open_destination(state: State, opts: UploadOpts) -> Destination:
@@ -46,7 +43,7 @@ async def open_destination(state: State, opts: UploadOpts) -> Destination:
     from workhorse.upload.destination import local, presigned, s3
 
     if not opts.is_local:
-        await storage_fault(state, "PUT", "/" + (opts.remote_temp_object_id or opts.remote_id))
+        await injected_storage_status(state, "PUT", "/" + (opts.remote_temp_object_id or opts.remote_id))
     if opts.is_local:
         return await local.LocalFile.create(opts.local_temp_path)
     if opts.s3 is not None:
