@@ -13,7 +13,7 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -39,34 +39,7 @@ def collect_steps() -> list[str]:
     return steps
 
 
-SECRET_HEADERS = {
-    "job-token",
-    "private-token",
-    "runner-token",
-    "authorization",
-    "gitlab-workhorse-api-request",
-    "gitlab-workhorse-multipart-fields",
-}
-_TOKEN_PREFIX = re.compile(r"^(glrt-(t[123]_)?|t[123]_|glrtr-|glcbt-|glpat-|GR[0-9A-F]{7})")
 _JOB_PATH = re.compile(r"^/api/v4/jobs/(\d+)(/|$)")
-
-
-def shorten_token(token: str) -> str:
-    """gitlab-runner's ShortenToken (v18.2+): drop a known prefix, keep 9 characters."""
-    if len(token) < 10:
-        return token
-    return _TOKEN_PREFIX.sub("", token)[:9]
-
-
-def masked_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    kept: dict[str, str] = {}
-    for name, value in headers:
-        lower = name.lower()
-        if lower in SECRET_HEADERS:
-            scheme, _, rest = value.partition(" ")
-            value = f"{scheme} {shorten_token(rest)}" if rest and lower == "authorization" else shorten_token(value)
-        kept[lower] = value
-    return kept
 
 
 @dataclass

@@ -6,7 +6,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.journal import Journal, JournalEntry, collect_steps, masked_headers
+from app.journal import Journal, JournalEntry, collect_steps
+from mockctl.tokens import masked_headers
 
 UNJOURNALED = ("/-/mock/requests", "/-/mock/flows", "/-/health", "/-/readiness")
 

@@ -18,28 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from mockctl.tokens import masked_headers
+
 JOURNAL_HEADER = "Gitlab-Workhorse-Mock-Journal"
 REQUESTS_PATH = "/-/mock/requests"
 FLOWS_PREFIX = "/-/mock/flows/"
 UNJOURNALED = (REQUESTS_PATH, "/-/mock/flows", "/-/health", "/-/readiness")
-SECRET_HEADERS = {"job-token", "private-token", "runner-token", "authorization"}
-_TOKEN_PREFIX = re.compile(r"^(glrt-(t[123]_)?|t[123]_|glrtr-|glcbt-|glpat-|GR[0-9A-F]{7})")
 _JOB_PATH = re.compile(r"^/api/v4/jobs/(\d+)(/|$)")
-
-
-def shorten_token(token: str) -> str:
-    """gitlab-runner's ShortenToken rule, as Rails' journal applies it."""
-    return token if len(token) < 10 else _TOKEN_PREFIX.sub("", token)[:9]
-
-
-def _masked(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    kept = {}
-    for name, value in headers:
-        if name in SECRET_HEADERS:
-            scheme, _, rest = value.partition(" ")
-            value = f"{scheme} {shorten_token(rest)}" if rest and name == "authorization" else shorten_token(value)
-        kept[name] = value
-    return kept
 
 
 class Journal:
@@ -73,7 +58,7 @@ class Journal:
                 "path": path,
                 "query": query,
                 "correlation_id": correlation_id,
-                "headers": _masked(headers),
+                "headers": masked_headers(headers),
                 "status": status,
                 "bytes_in": bytes_in,
                 "bytes_out": bytes_out,
