@@ -25,7 +25,8 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _basic_auth(request: Request) -> tuple[str, str] | None:
+def basic_auth(request: Request) -> tuple[str, str] | None:
+    """``Authorization: Basic`` as (login, password); None when absent or undecodable."""
     header = request.headers.get("authorization", "")
     if header[:6].lower() != "basic ":
         return None
@@ -47,7 +48,7 @@ def credentials(request: Request) -> Credentials:
     ``private_token`` or ``Authorization: Bearer``."""
     q = request.query_params
     job = q.get("job_token") or request.headers.get(JOB_TOKEN_HEADER) or q.get("token")
-    basic = _basic_auth(request)
+    basic = basic_auth(request)
     if not job and basic and basic[0] == CI_USERNAME:
         job = basic[1]
     pat = request.headers.get(PRIVATE_TOKEN_HEADER) or q.get("private_token")

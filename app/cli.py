@@ -18,6 +18,7 @@ import uvicorn
 import yaml
 from rich.console import Console
 
+from app import troubleshooting
 from app.config import DEFAULT_ADMIN_TOKEN, Settings
 from app.flow_reproduce import KINDS, Kind, reproduce
 from app.main import create_app
@@ -203,6 +204,8 @@ def workhorse(
 # gitlab-runner's artifact helpers, from the runner side of the wire (runner_client).
 cli.command("artifacts-uploader")(runner_cli.artifacts_uploader)
 cli.command("artifacts-downloader")(runner_cli.artifacts_downloader)
+# The built-in runner: `mockcoord runner register|run` (runner_client.runner).
+cli.add_typer(runner_cli.runner_app, name="runner", help="A gitlab-runner work-alike: register, run (shell executor).")
 
 flows_cli = typer.Typer(no_args_is_help=True, help="Draw GitLab's artifact download flows from real traffic.")
 cli.add_typer(flows_cli, name="flows")
@@ -241,6 +244,57 @@ async def _reproduce(kind: Kind, url: str | None, admin_token: str, storage: str
             return await reproduce(stack.url, admin_token, kind)
 
 
+@cli.command()
+def troubleshoot(
+    scenario: Annotated[
+        Path | None, typer.Argument(exists=True, dir_okay=False, help="A file of scenarios/; none: list them.")
+    ] = None,
+    fixed: Annotated[bool, typer.Option("--fixed", help="Apply the page's fix and check the upload succeeds.")] = False,
+) -> None:
+    """Reproduce a case of GitLab's job-artifacts troubleshooting page on a private coordinator."""
+    if scenario is None:
+        for path in troubleshooting.available():
+            case = troubleshooting.load(path)
+            console.print(f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}  {case.title}")
+        return
+    try:
+        case = troubleshooting.load(scenario)
+    except (ValueError, yaml.YAMLError) as exc:
+        console.print(f"[red]{scenario}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"[bold]{case.title}[/bold]  (GitLab's page: {case.section})")
+    if fixed:
+        console.print(f"Fix: {case.fix.description}")
+    try:
+        outcome = asyncio.run(troubleshooting.run(case, fixed=fixed))
+    except (httpx.HTTPError, RuntimeError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    expected = case.fix.expect if fixed else case.symptom
+    console.print("\n[bold]Runner (artifacts-uploader):[/bold]")
+    for line in outcome.runner:
+        console.print(line, markup=False)
+    shown = [line for line in outcome.workhorse if '"level":"error"' in line]
+    if shown:
+        console.print("\n[bold]Workhorse log (errors):[/bold]")
+        for line in shown:
+            console.print(line, markup=False)
+    problems = outcome.missing(expected)
+    what = "the fix works" if fixed else "symptom reproduced"
+    if problems:
+        console.print(f"\n[red]✗ not as the page says:[/red] {'; '.join(problems)}")
+        raise typer.Exit(1)
+    console.print(f"\n[green]✓ {what}[/green]")
+
+
+def anchor_repository_paths(data: Any, base: Path) -> None:
+    """A relative ``projects[].repository.path`` is read from the scenario file's folder."""
+    for project in (data.get("projects") if isinstance(data, dict) else None) or []:
+        repository = project.get("repository") if isinstance(project, dict) else None
+        if isinstance(repository, dict) and isinstance(repository.get("path"), str):
+            repository["path"] = str((base / repository["path"]).resolve())
+
+
 def _admin_call(method: str, url: str, token: str, path: str, body: Any = None) -> Any:
     try:
         res = httpx.request(method, url.rstrip("/") + path, json=body, headers={"PRIVATE-TOKEN": token}, timeout=120)
@@ -265,6 +319,7 @@ def seed(
 ) -> None:
     """Load a scenario into a running coordinator (atomic: all or nothing)."""
     data = yaml.safe_load(file.read_text())
+    anchor_repository_paths(data, file.parent)
     console.print_json(json.dumps(_admin_call("POST", url, admin_token, "/-/mock/seed", data)))
 
 

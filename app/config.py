@@ -43,12 +43,22 @@ class ObjectStore(BaseModel):
 
     enabled: bool = True
     proxy_download: bool = False
+    bucket_prefixes: bool = Field(
+        default=True,
+        description="false: emulate GitLab before 15.3 (gitlab!91307), whose Rails did not understand "
+        "a path in the bucket name, so direct uploads end in 500 Missing file",
+    )
     connection: ObjectStoreConnection = Field(default_factory=ObjectStoreConnection)
     objects: ObjectStoreObjects = Field(default_factory=ObjectStoreObjects)
 
     @property
     def artifacts_bucket(self) -> str:
         return self.objects.artifacts.bucket.split("/", 1)[0]
+
+    @property
+    def rails_bucket_prefix(self) -> str:
+        """Where Rails looks for objects: under the prefix, unless emulating GitLab < 15.3."""
+        return self.artifacts_bucket_prefix if self.bucket_prefixes else ""
 
     @property
     def artifacts_bucket_prefix(self) -> str:
@@ -94,6 +104,11 @@ class Settings(BaseSettings):
     def uploads_path(self) -> Path:
         """Where Workhorse writes local uploads (``TempPath``)."""
         return self.artifacts_path / "tmp" / "uploads"
+
+    @property
+    def repositories_path(self) -> Path:
+        """GitLab's ``git_data_dirs`` ``default`` storage: the projects' bare repositories."""
+        return (self.data_dir / "repositories").resolve()
 
     @property
     def secret_file(self) -> Path:

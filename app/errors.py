@@ -13,16 +13,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 class APIError(Exception):
     def __init__(
-        self, status: int, message: object, headers: dict[str, str] | None = None, key: str = "message"
+        self,
+        status: int,
+        message: object,
+        headers: dict[str, str] | None = None,
+        key: str = "message",
+        body: dict[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
         self.key = key
+        self.body = body  # a whole body of another shape (OAuth errors), instead of {key: message}
 
     def response(self) -> JSONResponse:
-        return JSONResponse({self.key: self.message}, status_code=self.status, headers=self.headers)
+        body = self.body if self.body is not None else {self.key: self.message}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 def forbidden(reason: str | None = None, headers: dict[str, str] | None = None) -> APIError:

@@ -9,7 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.journal import Journal, JournalEntry, collect_steps
 from mockctl.tokens import masked_headers
 
-UNJOURNALED = ("/-/mock/requests", "/-/mock/flows", "/-/health", "/-/readiness")
+# The object-storage door journals itself, as object storage.
+UNJOURNALED = ("/-/mock/requests", "/-/mock/flows", "/-/health", "/-/readiness", "/-/mock/object-storage/")
 
 
 class JournalMiddleware:

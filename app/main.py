@@ -5,13 +5,24 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import health, mock, runner_artifacts, runner_jobs
+from app.api import (
+    git_http,
+    health,
+    job_artifacts,
+    mock,
+    object_storage_door,
+    pipelines,
+    project_jobs,
+    runner_artifacts,
+    runner_jobs,
+)
 from app.config import Settings
 from app.correlation import CorrelationIdMiddleware
 from app.db import Database
@@ -19,6 +30,7 @@ from app.errors import APIError, api_error_handler, http_error_handler, validati
 from app.header_limits import HeaderLimitMiddleware
 from app.journal import Journal
 from app.journal_middleware import JournalMiddleware
+from app.services import repositories
 from app.services.bootstrap import bootstrap
 from app.state import AppState
 from app.storage import open_store
@@ -42,7 +54,8 @@ async def start(settings: Settings, journal: Journal, faults: FaultRegistry) -> 
         settings.object_store.connection.endpoint = embedded.endpoint
     db = Database(settings.resolved_database_url)
     await db.create_all()
-    store = JournaledStore(FaultyStore(await open_store(settings), faults), journal)
+    raw_store = await open_store(settings)
+    store = JournaledStore(FaultyStore(raw_store, faults), journal)
     settings.uploads_path.mkdir(parents=True, exist_ok=True)
     state = AppState(
         settings=settings,
@@ -51,11 +64,13 @@ async def start(settings: Settings, journal: Journal, faults: FaultRegistry) -> 
         secret=ensure_secret(settings.secret_file),
         journal=journal,
         faults=faults,
+        raw_store=raw_store,
         embedded_s3=embedded,
     )
     if embedded is not None:
         # moto keeps objects in memory: rows left from an earlier run would point at nothing.
         await db.truncate_all()
+        await repositories.remove_all(settings)  # project ids start again: old repositories would be adopted
     async with db.session() as session:
         await bootstrap(session, settings.admin_token)
     return state
@@ -85,6 +100,13 @@ class RailsApp(FastAPI):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             rule = self.faults.fire("rails", scope["method"], scope["path"], headers)
             if rule is not None:
+                await apply_fault(rule, super().__call__, scope, receive, send)
+                return
+        elif scope["type"] == "http" and scope["path"].startswith(object_storage_door.PREFIX):
+            key = unquote(scope["path"][len(object_storage_door.PREFIX) :])
+            rule = self.faults.fire("storage", scope["method"], "/" + key, {})
+            if rule is not None:  # the object store's own misbehaviour, down to the connection
+                object_storage_door.record_fault(self.state.mockcoord, scope["method"], key, rule)
                 await apply_fault(rule, super().__call__, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
@@ -118,6 +140,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, internal_error_handler)
     app.router.routes.extend(runner_artifacts.routes)
     app.router.routes.extend(runner_jobs.routes)
+    app.router.routes.extend(object_storage_door.routes)
+    app.router.routes.extend(git_http.routes)
+    app.router.routes.extend(pipelines.routes)
+    app.router.routes.extend(project_jobs.routes)
+    app.router.routes.extend(job_artifacts.routes)
     app.include_router(mock.router)
     app.include_router(health.router)
     app.add_middleware(JournalMiddleware, journal=journal)

@@ -323,6 +323,9 @@ class Pipeline(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    iid: int | None = None  # per-project number (``InternalId``), shown as ``#<iid>`` in GitLab's UI
+    updated_at: datetime = Field(default_factory=_now)
+    duration: int | None = None
 
 
 class Build(SQLModel, table=True):
@@ -354,6 +357,8 @@ class Build(SQLModel, table=True):
     erased_at: datetime | None = None
     erased_by_id: int | None = None
     failure_reason: str | None = None
+    exit_code: int | None = None  # GitLab keeps it in ci_builds_metadata
+    scheduling_type: int | None = None  # SchedulingType; None for seeded jobs (stage order)
 
 
 class BuildTraceChunk(SQLModel, table=True):
@@ -458,3 +463,45 @@ class FeatureGate(SQLModel, table=True):
     feature_key: str = Field(index=True)
     key: str = "boolean"
     value: str = "true"
+
+
+class BuildNeed(SQLModel, table=True):
+    """``Ci::BuildNeed``: a job named in another job's ``needs:``."""
+
+    __tablename__ = "ci_build_needs"
+    id: int | None = Field(default=None, primary_key=True)
+    build_id: int = Field(foreign_key="p_ci_builds.id", index=True)
+    partition_id: int = 100
+    name: str
+    artifacts: bool = True
+    optional: bool = False
+
+
+class PipelineVariable(SQLModel, table=True):
+    """``Ci::PipelineVariable``: ``variables`` given when the pipeline was created."""
+
+    __tablename__ = "p_ci_pipeline_variables"
+    id: int | None = Field(default=None, primary_key=True)
+    pipeline_id: int = Field(foreign_key="p_ci_pipelines.id", index=True)
+    partition_id: int = 100
+    key: str
+    value: str = ""
+    variable_type: int = 1  # env_var 1, file 2
+
+
+class ProjectCiConfig(SQLModel, table=True):
+    """The project's ``.gitlab-ci.yml`` until projects have repositories: GitLab reads it
+    from the repository at the pipeline's sha (see ``app.services.ci_source``)."""
+
+    __tablename__ = "mockcoord_project_ci_configs"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", unique=True)
+    content: str
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class SchedulingType(IntEnum):
+    """``Ci::Processable.scheduling_types``: wait for earlier stages, or only for ``needs``."""
+
+    stage = 0
+    dag = 1

@@ -22,6 +22,7 @@ class AppState:
     secret: bytes
     journal: Journal
     faults: FaultRegistry
+    raw_store: ArtifactStore  # the store itself, unjournaled and unfaulted (the object-storage door)
     embedded_s3: EmbeddedS3 | None = field(default=None)
 
 

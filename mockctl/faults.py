@@ -64,6 +64,9 @@ class FaultRule(BaseModel):
     reset_after: int | None = Field(default=None, ge=0, description="bytes of body, then a TCP reset")
     truncate_after: int | None = Field(default=None, ge=0, description="bytes of body, then the connection closes")
     drop: bool = False
+    error: str | None = Field(
+        default=None, min_length=1, description="storage: the error the failed call reports, e.g. 'invalid argument'"
+    )
     times: int | None = Field(default=None, ge=1)
     probability: float = Field(default=1.0, gt=0, le=1)
     hits: int = 0
@@ -104,6 +107,8 @@ class FaultRule(BaseModel):
             raise ValueError(f"choose one of {', '.join(cutting)}")
         if (self.body is not None or self.headers) and self.status is None:
             raise ValueError("body and headers go with status")
+        if self.error is not None and (self.component != "storage" or self.status is None):
+            raise ValueError("error goes with a status on a storage rule")
         return self
 
     def matches(self, method: str, path: str, headers: Mapping[str, str]) -> bool:
@@ -168,10 +173,10 @@ class InjectedCut(Exception):
     """A storage rule cut the connection (drop, reset_after, truncate_after)."""
 
 
-async def storage_fault(registry: FaultRegistry, method: str, path: str) -> int | None:
-    """Fire a ``storage`` rule for one object-storage call: sleep for its delay, raise
-    ``InjectedCut`` for a cut connection, and return the status the store should seem to
-    answer (None: carry on as usual). Callers turn that into their own kind of failure."""
+async def storage_fault(registry: FaultRegistry, method: str, path: str) -> FaultRule | None:
+    """Fire a ``storage`` rule for one storage call: sleep for its delay, raise ``InjectedCut``
+    for a cut connection, and return the rule whose ``status`` (and ``error``) the store should
+    seem to answer (None: carry on as usual). Callers turn that into their own kind of failure."""
     rule = registry.fire("storage", method, path, {})
     if rule is None:
         return None
@@ -179,4 +184,4 @@ async def storage_fault(registry: FaultRegistry, method: str, path: str) -> int 
         await asyncio.sleep(rule.delay)
     if rule.drop or rule.reset_after is not None or rule.truncate_after is not None:
         raise InjectedCut(f"{method} {path}: connection reset by peer (injected fault {rule.id})")
-    return rule.status
+    return rule if rule.status is not None else None

@@ -1,4 +1,4 @@
-"""``python -m runner_client artifacts-uploader|artifacts-downloader ...``"""
+"""``python -m runner_client artifacts-uploader|artifacts-downloader|runner ...``"""
 
 from runner_client.cli import app
 

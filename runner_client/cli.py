@@ -17,8 +17,11 @@ from runner_client.archive import ArchiveError
 from runner_client.client import ArtifactsClient
 from runner_client.log import RunnerLog
 from runner_client.responses import ArtifactsError
+from runner_client.runner.cli import app as runner_app
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="gitlab-runner's artifact helpers.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="gitlab-runner's artifact helpers and a built-in runner."
+)
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -196,3 +199,4 @@ def artifacts_downloader(
 
 app.command("artifacts-uploader")(artifacts_uploader)
 app.command("artifacts-downloader")(artifacts_downloader)
+app.add_typer(runner_app, name="runner", help="A gitlab-runner work-alike: register, run (shell executor).")

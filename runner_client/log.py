@@ -13,6 +13,7 @@ _LEVELS = {
     "warning": ("\033[0;33m", "WARNING: "),
     "error": ("\033[31;1m", "ERROR: "),
     "fatal": ("\033[31;1m", "FATAL: "),
+    "panic": ("\033[31;1m", "PANIC: "),
 }
 
 
@@ -64,3 +65,6 @@ class RunnerLog:
 
     def fatal(self, *message: object, **fields: Any) -> None:
         self.log("fatal", *message, **fields)
+
+    def panic(self, *message: object, **fields: Any) -> None:
+        self.log("panic", *message, **fields)

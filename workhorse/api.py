@@ -40,7 +40,7 @@ class Refused:
 
 async def preauthorize(state: State, req: Request) -> dict[str, Any] | Refused:
     """``POST <path>/authorize?<query>``: the authorize JSON, or Rails' refusal to relay."""
-    url = f"{req.path}/authorize" + (f"?{req.query}" if req.query else "")
+    url = f"{req.raw_path or req.path}/authorize" + (f"?{req.query}" if req.query else "")
     request = state.rails.build_request(req.method, url, headers=rails_headers(state, req, BODY_HEADERS))
     response = await state.rails.send(request, stream=True)
     try:

@@ -10,9 +10,9 @@ from mockctl.asgi import apply as apply_fault
 from mockctl.faults import FaultRegistry
 from workhorse import proxy
 from workhorse.config import WorkhorseSettings
-from workhorse.httpio import ClientDisconnected, Message, Receive, Request, Send, fail, respond
+from workhorse.httpio import ClientDisconnected, Message, Receive, Request, Send, fail
 from workhorse.journal import Journal
-from workhorse.limits import NGINX_413_BODY, ClientBodyTooLarge, declared_too_large, limited_receive
+from workhorse.limits import ClientBodyTooLarge, declared_too_large, limited_receive, refuse_body
 from workhorse.log import JsonLog, mask_uri, request_fields
 from workhorse.secret import load_secret
 from workhorse.upload import artifacts
@@ -99,6 +99,7 @@ class Workhorse:
             limited_receive(counted_receive, limit),
             tracked_send,
             request_id,
+            raw_path=scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0],
         )
         started, wall_started = time.monotonic(), time.time()
         try:
@@ -110,9 +111,7 @@ class Workhorse:
                 "client intended to send too large body", exc, limit="client_max_body_size", client_max_body_size=limit
             )
             if not req.response_started:
-                await respond(
-                    tracked_send, 413, [("Content-Type", "text/html"), ("Connection", "close")], NGINX_413_BODY
-                )
+                await refuse_body(tracked_send, counted_receive, exc.body_pending)
         except ClientDisconnected as exc:
             self.state.log.error("", exc)
             outcome["status"] = outcome["status"] or 499

@@ -42,6 +42,7 @@ class Request:
     send: Send
     request_id: str
     response_started: bool = field(default=False)
+    raw_path: str = ""  # the path as the client sent it (``%2F``, ``%3F`` kept); "" = ``path``
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -49,7 +50,9 @@ class Request:
 
     @property
     def path_qs(self) -> str:
-        return f"{self.path}?{self.query}" if self.query else self.path
+        """What Rails is asked for: the raw path, so encoded slashes and question marks stay encoded."""
+        path = self.raw_path or self.path
+        return f"{path}?{self.query}" if self.query else path
 
     async def body(self) -> AsyncIterator[bytes]:
         """The request body as it arrives; raises ClientDisconnected on a cut-off body."""

@@ -35,7 +35,7 @@ class JsonLog:
     def write(self, level: str, msg: str, **fields: Any) -> None:
         record = {**(request_fields.get() or {}), **fields, "level": level, "msg": msg}
         record["time"] = datetime.now().astimezone().isoformat(timespec="seconds")
-        self._out.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        self._out.write(json.dumps(record, sort_keys=True, separators=(",", ":"), default=str) + "\n")
 
     def info(self, msg: str, **fields: Any) -> None:
         self.write("info", msg, **fields)

@@ -7,8 +7,9 @@ import httpx
 from mockctl.faults import SYNC_HEADER, decode_rules
 from workhorse import journal, sendfile
 from workhorse.api import rails_headers
+from workhorse.content_headers import DETECT_HEADER
 from workhorse.httpio import Headers, Request, start, without
-from workhorse.senddata import send_url
+from workhorse.senddata import artifacts_entry, send_url
 from workhorse.upstream import State
 
 SEND_DATA_HEADER = "gitlab-workhorse-send-data"
@@ -50,11 +51,17 @@ async def _relay_merged_journal(state: State, req: Request, response: httpx.Resp
 
 async def relay(state: State, req: Request, response: httpx.Response) -> None:
     """Send Rails' answer on, unless it tells Workhorse to serve a URL or a file instead."""
-    headers: Headers = without(response.headers.multi_items(), {SYNC_HEADER.lower()})
+    # Instructions for Workhorse never reach the client (``headers.RemoveResponseHeaders``).
+    headers: Headers = without(response.headers.multi_items(), {SYNC_HEADER.lower(), DETECT_HEADER})
     send_data = response.headers.get(SEND_DATA_HEADER, "")
     if response.status_code == 200 and send_data.startswith(send_url.PREFIX):
         kept = without(headers, {SEND_DATA_HEADER, "content-length"})
         await send_url.serve(state, req, kept, send_data.removeprefix(send_url.PREFIX))
+        return
+    if response.status_code == 200 and send_data.startswith(artifacts_entry.PREFIX):
+        kept = without(headers, {SEND_DATA_HEADER, "content-length"})
+        detect = _go_bool(response.headers.get(DETECT_HEADER, ""))
+        await artifacts_entry.serve(state, req, kept, send_data.removeprefix(artifacts_entry.PREFIX), detect)
         return
     if file := response.headers.get(SENDFILE_HEADER):
         await sendfile.serve(state, req, without(headers, {SENDFILE_HEADER, "content-length"}), file)
@@ -63,3 +70,8 @@ async def relay(state: State, req: Request, response: httpx.Response) -> None:
     async for chunk in response.aiter_raw():
         await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
     await req.send({"type": "http.response.body", "body": b""})
+
+
+def _go_bool(value: str) -> bool:
+    """``strconv.ParseBool`` for true values (anything else, or garbage, is false)."""
+    return value in ("1", "t", "T", "TRUE", "true", "True")

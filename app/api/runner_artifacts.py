@@ -119,13 +119,7 @@ async def download(request: Request) -> Response:
     state, id = get_state(request), job_id(request)
     direct = boolean(request.query_params, "direct_download")
     download = await authorize_download(state.db, id, credentials(request))
-    return await present_artifact(
-        state,
-        download.archive,
-        direct_download=direct,
-        sendfile=request.headers.get("x-sendfile-type") == "X-Sendfile",
-        head=request.method == "HEAD",
-    )
+    return await present_artifact(request, download.archive, direct_download=direct)
 
 
 routes = [

@@ -147,7 +147,7 @@ async def request_job(request: Request) -> Response:
         job = await job_queue.assign(session, runner)
         if job is None:
             return _no_content(current)
-        payload = await build_payload(session, job, runner, server_url(request))
+        payload = await build_payload(session, job, runner, server_url(request), get_state(request).settings)
     return JSONResponse(payload, status_code=201)
 
 

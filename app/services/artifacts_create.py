@@ -209,6 +209,9 @@ async def create(
             ).first()
             if pending is None:
                 raise bad_request(f"remote object {file.remote_id!r} was not authorized by this coordinator")
+            if await state.store.head(file.remote_id) is None:
+                # ObjectStorage::Concern#cache_remote_file! (check_remote_file_existence_on_upload?)
+                raise APIError(500, "Missing file")
             await session.delete(pending)
         session.add_all(artifacts)
         await session.flush()

@@ -46,10 +46,16 @@ async def authenticate_job(session: AsyncSession, job_id: int, token: str) -> Au
     return AuthenticatedJob(job, project)
 
 
-async def user_from_personal_access_token(session: AsyncSession, token: str) -> User | None:
+async def active_personal_access_token(session: AsyncSession, token: str) -> PersonalAccessToken | None:
+    """The token's row unless unknown, revoked or expired."""
     pat = (
         await session.exec(select(PersonalAccessToken).where(PersonalAccessToken.token_digest == token_digest(token)))
     ).first()
     if pat is None or pat.revoked or (pat.expires_at is not None and pat.expires_at <= clock.now()):
         return None
-    return await session.get(User, pat.user_id)
+    return pat
+
+
+async def user_from_personal_access_token(session: AsyncSession, token: str) -> User | None:
+    pat = await active_personal_access_token(session, token)
+    return None if pat is None else await session.get(User, pat.user_id)

@@ -12,22 +12,28 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
+from app.config import Settings
 from app.models import (
     Build,
+    BuildNeed,
     BuildStatus,
     FileType,
     JobArtifact,
     Namespace,
     Pipeline,
+    PipelineVariable,
     Project,
     Runner,
+    SchedulingType,
     User,
     VisibilityLevel,
     required_format,
 )
+from app.services import repositories
 
 DEFAULT_TIMEOUT = 3600  # a project's build_timeout default
 DEFAULT_GIT_DEPTH = 20  # ci_default_git_depth of new projects
+MAX_COMMIT_MESSAGE_SIZE = 100_000  # Builder::Pipeline::MAX_COMMIT_MESSAGE_SIZE_IN_BYTES
 # Ci::Build.failure_reasons (CE enum) keys, as ``features.failure_reasons``.
 FAILURE_REASONS = [
     "unknown_failure",
@@ -131,9 +137,15 @@ def slugify(value: str) -> str:
     return re.sub(r"[^a-z0-9]", "-", value.lower())[:63].strip("-")
 
 
-def _variable(key: str, value: object, *, public: bool = True, masked: bool = False) -> dict[str, Any]:
+def _variable(
+    key: str, value: object, *, public: bool = True, masked: bool = False, file: bool = False
+) -> dict[str, Any]:
     # Collection::Item#to_runner_variable: `file` and `raw` are only sent when true.
-    return {"key": key, "value": "" if value is None else str(value), "public": public, "masked": masked}
+    variable: dict[str, Any] = {"key": key, "value": "" if value is None else str(value), "public": public}
+    if file:
+        variable["file"] = True
+    variable["masked"] = masked
+    return variable
 
 
 def _time(value: datetime | None) -> str | None:
@@ -224,19 +236,18 @@ def image(value: Any) -> dict[str, Any] | None:
 
 
 async def dependencies(session: AsyncSession, job: Build) -> list[dict[str, Any]]:
-    """Earlier-stage jobs of the pipeline that succeeded (or those named in ``dependencies:``),
-    with ``artifacts_file`` when their archive is still available. The token is the running
-    job's (``ci_expose_running_job_token_for_artifacts``)."""
+    """Earlier-stage jobs of the pipeline that succeeded, or, for a job with ``needs:``, the
+    jobs it needs with ``artifacts`` not false (any stage, as ``Ci::BuildDependencies``);
+    then only those named in ``dependencies:``. Each with ``artifacts_file`` when its archive
+    is still available. The token is the running job's
+    (``ci_expose_running_job_token_for_artifacts``)."""
     named = (job.options or {}).get("dependencies")
-    query: Any = (
-        select(Build)
-        .where(
-            Build.commit_id == job.commit_id,
-            col(Build.stage_idx) < job.stage_idx,
-            Build.status == BuildStatus.success,
-        )
-        .order_by(col(Build.stage_idx), col(Build.id))
-    )
+    query: Any = select(Build).where(Build.commit_id == job.commit_id).order_by(col(Build.stage_idx), col(Build.id))
+    if job.scheduling_type == SchedulingType.dag:
+        needed = select(BuildNeed.name).where(BuildNeed.build_id == job.id, col(BuildNeed.artifacts).is_(True))
+        query = query.where(col(Build.name).in_(needed))
+    else:
+        query = query.where(col(Build.stage_idx) < job.stage_idx, Build.status == BuildStatus.success)
     found = list((await session.exec(query)).all())
     if isinstance(named, list):
         found = [dep for dep in found if dep.name in named]
@@ -263,7 +274,52 @@ async def dependencies(session: AsyncSession, job: Build) -> list[dict[str, Any]
     return result
 
 
-async def build_payload(session: AsyncSession, job: Build, runner: Runner, server: ServerURL) -> dict[str, Any]:
+def git_depth(job: Build) -> int:
+    """``BuildRunnerPresenter#git_depth``: the job's ``GIT_DEPTH`` (Ruby ``to_i``) or 20."""
+    value = ((job.options or {}).get("variables") or {}).get("GIT_DEPTH")
+    if value is None:
+        return DEFAULT_GIT_DEPTH
+    match = re.match(r"\s*[+-]?\d+", str(value))
+    return int(match.group()) if match else 0
+
+
+def refspecs(pipeline_id: int, ref: str, is_tag: bool, depth: int) -> list[str]:
+    """``BuildRunnerPresenter#refspecs``: the pipeline's persistent ref, then the job's branch
+    or tag; every branch and tag when the clone is not shallow."""
+    specs = [f"+refs/pipelines/{pipeline_id}:refs/pipelines/{pipeline_id}"]
+    if depth > 0:
+        specs.append(f"+refs/tags/{ref}:refs/tags/{ref}" if is_tag else f"+refs/heads/{ref}:refs/remotes/origin/{ref}")
+    else:
+        specs += ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
+    return specs
+
+
+def commit_variables(commit: repositories.CommitInfo | None) -> dict[str, dict[str, Any]]:
+    """What ``Builder::Pipeline#predefined_commit_variables`` reads from the commit itself
+    (empty without a repository, as GitLab's are when the commit cannot be found)."""
+    message = commit.message if commit else ""
+    truncated = len(message.encode()) > MAX_COMMIT_MESSAGE_SIZE
+
+    def cut(text: str) -> str:
+        return text.encode()[:MAX_COMMIT_MESSAGE_SIZE].decode(errors="ignore") if truncated else text
+
+    return {
+        "CI_COMMIT_MESSAGE": _variable("CI_COMMIT_MESSAGE", cut(message)),
+        "CI_COMMIT_MESSAGE_IS_TRUNCATED": _variable("CI_COMMIT_MESSAGE_IS_TRUNCATED", str(truncated).lower()),
+        "CI_COMMIT_TITLE": _variable("CI_COMMIT_TITLE", cut(commit.title) if commit else ""),
+        "CI_COMMIT_DESCRIPTION": _variable("CI_COMMIT_DESCRIPTION", cut(commit.description) if commit else ""),
+        "CI_COMMIT_TIMESTAMP": _variable("CI_COMMIT_TIMESTAMP", _time(commit.committed_at) if commit else ""),
+        "CI_COMMIT_AUTHOR": _variable(
+            "CI_COMMIT_AUTHOR", f"{commit.author_name} <{commit.author_email}>" if commit else ""
+        ),
+    }
+
+
+async def build_payload(
+    session: AsyncSession, job: Build, runner: Runner, server: ServerURL, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The job as the runner gets it; with ``settings`` the project's repository (if it has
+    one) is looked up, and the runner is sent to fetch it instead of ``GIT_STRATEGY=none``."""
     project = await session.get(Project, job.project_id)
     pipeline = await session.get(Pipeline, job.commit_id)
     assert project is not None and pipeline is not None and job.token
@@ -276,12 +332,12 @@ async def build_payload(session: AsyncSession, job: Build, runner: Runner, serve
     project_url = f"{server.url}/{full_path}"
     repo_url = f"{server.scheme}://gitlab-ci-token:{job.token}@{server.host}/{full_path}.git"
     is_tag = bool(job.tag or pipeline.tag)
-    refspecs = [f"+refs/pipelines/{pipeline.id}:refs/pipelines/{pipeline.id}"]
-    refspecs.append(
-        f"+refs/tags/{job.ref}:refs/tags/{job.ref}"
-        if is_tag
-        else f"+refs/heads/{job.ref}:refs/remotes/origin/{job.ref}"
-    )
+    depth = git_depth(job)
+    assert project.id is not None and pipeline.id is not None
+    default_branch = await repositories.default_branch(settings, project.id) if settings else None
+    has_repository = default_branch is not None
+    commit = await repositories.commit_info(settings, project.id, pipeline.sha) if settings and has_repository else None
+    commit_vars = commit_variables(commit)
     queued = job.queued_at or job.created_at
 
     variables = [
@@ -309,6 +365,8 @@ async def build_payload(session: AsyncSession, job: Build, runner: Runner, serve
         _variable("CI_PROJECT_ROOT_NAMESPACE", chain[0].path if chain else ""),
         _variable("CI_PROJECT_URL", project_url),
         _variable("CI_PROJECT_VISIBILITY", VisibilityLevel(project.visibility_level).name.lower()),
+        _variable("CI_DEFAULT_BRANCH", default_branch),
+        _variable("CI_CONFIG_PATH", repositories.CONFIG_PATH),
         _variable("CI_PIPELINE_SOURCE", pipeline.source),
         _variable("CI_PIPELINE_CREATED_AT", _time(pipeline.created_at)),
         _variable("CI_COMMIT_SHA", pipeline.sha),
@@ -317,7 +375,13 @@ async def build_payload(session: AsyncSession, job: Build, runner: Runner, serve
         _variable("CI_COMMIT_REF_NAME", job.ref),
         _variable("CI_COMMIT_REF_SLUG", slugify(job.ref)),
         _variable("CI_COMMIT_TAG" if is_tag else "CI_COMMIT_BRANCH", job.ref),
+        commit_vars["CI_COMMIT_MESSAGE"],
+        commit_vars["CI_COMMIT_MESSAGE_IS_TRUNCATED"],
+        commit_vars["CI_COMMIT_TITLE"],
+        commit_vars["CI_COMMIT_DESCRIPTION"],
         _variable("CI_COMMIT_REF_PROTECTED", "false"),
+        commit_vars["CI_COMMIT_TIMESTAMP"],
+        commit_vars["CI_COMMIT_AUTHOR"],
         _variable("CI_JOB_NAME", job.name),
         _variable("CI_JOB_NAME_SLUG", slugify(job.name)),
         _variable("CI_JOB_STAGE", job.stage),
@@ -332,8 +396,13 @@ async def build_payload(session: AsyncSession, job: Build, runner: Runner, serve
         ]
     yaml_variables = options.get("variables") or {}
     variables += [_variable(str(k), v) for k, v in yaml_variables.items()]
-    if "GIT_STRATEGY" not in yaml_variables:
-        variables.append(_variable("GIT_STRATEGY", "none"))  # no repository to fetch yet
+    pipeline_variables = (
+        await session.exec(select(PipelineVariable).where(PipelineVariable.pipeline_id == pipeline.id))
+    ).all()
+    variables += [_variable(v.key, v.value, public=False, file=v.variable_type == 2) for v in pipeline_variables]
+    overridden = "GIT_STRATEGY" in yaml_variables or any(v.key == "GIT_STRATEGY" for v in pipeline_variables)
+    if not has_repository and not overridden:
+        variables.append(_variable("GIT_STRATEGY", "none"))  # nothing to fetch
 
     return {
         "id": job.id,
@@ -360,8 +429,8 @@ async def build_payload(session: AsyncSession, job: Build, runner: Runner, serve
             "sha": pipeline.sha,
             "before_sha": pipeline.before_sha,
             "ref_type": "tag" if is_tag else "branch",
-            "refspecs": refspecs,
-            "depth": DEFAULT_GIT_DEPTH,
+            "refspecs": refspecs(pipeline.id, job.ref, is_tag, depth),
+            "depth": depth,
             "repo_object_format": "sha1",
             "protected": False,
         },

@@ -15,10 +15,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
-from app.models import Build, BuildStatus, Project, Runner, RunnerType
+from app.models import Build, BuildStatus, Pipeline, Project, Runner, RunnerType
 from app.services import tokens
+from app.services.pipeline_processing import process_pipeline
 
 CANDIDATES = 500
+BATCH = 25
 
 
 def job_tags(job: Build) -> list[str]:
@@ -54,27 +56,45 @@ async def queue_value(session: AsyncSession, runner: Runner) -> str:
 
 async def assign(session: AsyncSession, runner: Runner) -> Build | None:
     """Claim the first job the runner can pick: oldest pipeline first, then the lowest stage,
-    then the oldest job. The job becomes ``running`` with this runner, a start time and a token."""
+    then the oldest job. The job becomes ``running`` with this runner, a start time and a token.
+    Candidates are read a batch at a time (up to ``CANDIDATES``): the first batch nearly
+    always holds the job, and a long queue is not loaded whole on every request."""
     query: Any = (
         select(Build)
         .join(Project, col(Project.id) == col(Build.project_id))
         .where(Build.status == BuildStatus.pending, col(Project.pending_delete).is_(False))
         .order_by(col(Build.commit_id), col(Build.stage_idx), col(Build.id))
-        .limit(CANDIDATES)
     )
-    candidates = [job for job in (await session.exec(query)).all() if can_pick(runner, job)]
-    await session.commit()  # no snapshot held while claiming (SQLite WAL would refuse the upgrade)
-    for job in candidates:
-        token = job.token or tokens.job_token()
-        now = clock.now()
-        result = await session.exec(  # type: ignore[call-overload]
-            update(Build)
-            .where(col(Build.id) == job.id, col(Build.status) == BuildStatus.pending)
-            .values(status=BuildStatus.running, runner_id=runner.id, started_at=now, token=token)
-        )
-        await session.commit()
-        if result.rowcount == 1:
-            claimed = await session.get(Build, job.id, populate_existing=True)
-            assert claimed is not None
-            return claimed
+    for offset in range(0, CANDIDATES, BATCH):
+        batch = list((await session.exec(query.offset(offset).limit(BATCH))).all())
+        await session.commit()  # no snapshot held while claiming (SQLite WAL would refuse the upgrade)
+        for job in batch:
+            if can_pick(runner, job) and await _claim(session, runner, job):
+                claimed = await session.get(Build, job.id, populate_existing=True)
+                assert claimed is not None
+                return claimed
+        if len(batch) < BATCH:
+            break
     return None
+
+
+async def _claim(session: AsyncSession, runner: Runner, job: Build) -> bool:
+    """The conditional UPDATE: only one request's touches the row."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(Build)
+        .where(col(Build.id) == job.id, col(Build.status) == BuildStatus.pending)
+        .values(
+            status=BuildStatus.running,
+            runner_id=runner.id,
+            started_at=clock.now(),
+            token=job.token or tokens.job_token(),
+        )
+    )
+    await session.commit()
+    if result.rowcount != 1:
+        return False
+    # A job starting changes nothing but the pipeline's status, and only the first time.
+    status = (await session.exec(select(Pipeline.status).where(Pipeline.id == job.commit_id))).first()
+    if status != BuildStatus.running:
+        await process_pipeline(session, job.commit_id)
+    return True

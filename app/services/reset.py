@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app import clock
+from app.services import repositories
 from app.services.bootstrap import bootstrap
 from app.state import AppState
 
@@ -11,6 +12,7 @@ async def reset(state: AppState) -> None:
     state.faults.clear()  # first: a storage fault must not stop the bucket from being emptied
     await state.db.truncate_all()
     await state.store.clear()
+    await repositories.remove_all(state.settings)
     state.settings.uploads_path.mkdir(parents=True, exist_ok=True)
     clock.reset()
     state.journal.clear()

@@ -7,6 +7,7 @@ so a scenario file reads like the instance it describes.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +22,7 @@ from app.models import (
     VisibilityLevel,
     required_format,
 )
+from app.services.repositories import valid_branch_name
 
 Visibility = Literal["private", "internal", "public"]
 AccessName = Literal["guest", "planner", "reporter", "developer", "maintainer", "owner"]
@@ -139,11 +141,12 @@ class JobSpec(Strict):
     tags: list[str] | None = None
     ci_artifacts: CiArtifactsSpec | None = Field(default=None, description="artifacts: of the job's CI config")
     dependencies: list[str] | None = Field(default=None, description="names of earlier-stage jobs")
+    variables: dict[str, str] | None = Field(default=None, description="the job's CI variables: (yaml variables)")
 
     def ci_options(self) -> dict[str, Any]:
         """``Build.options`` in GitLab's shape (``script``, ``tags``, ``artifacts``, ...)."""
         options: dict[str, Any] = {}
-        for key in ("script", "before_script", "after_script", "tags", "dependencies"):
+        for key in ("script", "before_script", "after_script", "tags", "dependencies", "variables"):
             if getattr(self, key) is not None:
                 options[key] = getattr(self, key)
         if self.ci_artifacts is not None:
@@ -160,6 +163,47 @@ class PipelineSpec(Strict):
     jobs: list[JobSpec] = Field(default_factory=list)
 
 
+class RepositorySpec(Strict):
+    """A project's repository: one commit of a directory's files or of ``files``."""
+
+    path: str | None = Field(default=None, description="a directory on the coordinator's disk, committed as it is")
+    files: dict[str, str] | None = Field(default=None, description="path in the repository -> text")
+    branch: str = "main"
+    message: str = Field(default="Initial commit", min_length=1, description="the commit message")
+
+    @field_validator("path")
+    @classmethod
+    def _directory(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_dir():
+            raise ValueError(f"{value!r} is {'not a directory' if Path(value).exists() else 'missing'}")
+        return value
+
+    @field_validator("files")
+    @classmethod
+    def _file_paths(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name in value or {}:
+            parts = name.split("/")
+            if any(p in ("", ".", "..", ".git") for p in parts):
+                raise ValueError(f"{name!r} is not a relative file path")
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) in value:  # type: ignore[operator]
+                    raise ValueError(f"{'/'.join(parts[:i])!r} is both a file and a directory")
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_name(cls, value: str) -> str:
+        if not valid_branch_name(value):
+            raise ValueError(f"{value!r} is not a valid branch name")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RepositorySpec:
+        if (self.path is None) == (self.files is None):
+            raise ValueError("give exactly one of path, files")
+        return self
+
+
 class ProjectSpec(Strict):
     path: str = Field(pattern=r"^[^/]+(/[^/]+)+$", description="namespace/project")
     name: str | None = None
@@ -172,6 +216,8 @@ class ProjectSpec(Strict):
     pending_delete: bool = False
     members: list[MemberSpec] = Field(default_factory=list)
     pipelines: list[PipelineSpec] = Field(default_factory=list)
+    repository: RepositorySpec | None = Field(default=None, description="a bare repository with one commit")
+    ci_config: str | dict[str, Any] | None = Field(default=None, description=".gitlab-ci.yml, as text or a mapping")
 
 
 class RunnerSpec(Strict):

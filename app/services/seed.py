@@ -37,11 +37,22 @@ from app.models import (
     Runner,
     User,
 )
-from app.services import tokens
+from app.services import repositories, tokens
 from app.services.artifact_files import artifact_key
 from app.services.artifact_limits import application_settings
+from app.services.ci_config import ConfigError
+from app.services.ci_source import set_project_ci_config
 from app.services.expire_in import DurationParseError, expire_at
-from app.services.scenario import VISIBILITY, ArtifactSpec, MemberSpec, PipelineSpec, ProjectSpec, Scenario
+from app.services.pipeline_create import next_pipeline_iid
+from app.services.scenario import (
+    VISIBILITY,
+    ArtifactSpec,
+    MemberSpec,
+    PipelineSpec,
+    ProjectSpec,
+    RepositorySpec,
+    Scenario,
+)
 from app.services.statistics import increment_build_artifacts_size
 from app.state import AppState
 from app.storage import StorageError, delete_all
@@ -76,6 +87,7 @@ class _Seeder:
         self.users: dict[str, User] = {}
         self.namespaces: dict[str, Namespace] = {}
         self.projects: dict[str, Project] = {}
+        self.repositories: list[int] = []  # project ids whose repository this seed wrote
 
     async def user(self, username: str, where: str) -> User:
         if username not in self.users:
@@ -241,8 +253,32 @@ class _Seeder:
         )
         self.session.add(ProjectStatistics(project_id=project.id, namespace_id=namespace.id))  # type: ignore[arg-type]
         await self.add_members(spec.members, "Project", project.id, where)
+        if spec.ci_config is not None:
+            try:
+                await set_project_ci_config(self.session, project, spec.ci_config)
+            except ConfigError as exc:
+                raise SeedError(f"{where}.ci_config", exc.errors[0]) from None
         self.projects[spec.path] = project
         self.result.projects[spec.path] = {"id": project.id}
+        if spec.repository is not None:
+            await self.add_repository(spec.path, project.id, spec.repository, f"{where}.repository")
+        else:
+            await repositories.remove_repository(self.state.settings, project.id)  # one left by an earlier run
+
+    async def add_repository(self, full_path: str, project_id: int, spec: RepositorySpec, where: str) -> None:
+        files = (
+            repositories.files_from_directory(Path(spec.path))
+            if spec.path is not None
+            else repositories.files_from_mapping(spec.files or {})
+        )
+        self.repositories.append(project_id)
+        try:
+            sha = await repositories.create_repository(
+                self.state.settings, project_id, files, spec.branch, spec.message, clock.now()
+            )
+        except (repositories.RepositoryError, OSError) as exc:
+            raise SeedError(f"{where}.path" if spec.path is not None else where, str(exc)) from exc
+        self.result.projects[full_path]["repository"] = {"branch": spec.branch, "sha": sha}
 
     async def add_allowlist(self, spec: ProjectSpec, where: str) -> None:
         project = self.projects[spec.path]
@@ -261,20 +297,28 @@ class _Seeder:
         )
         user = await self.user(spec.user or "root", f"{where}.user")
         now = clock.now()
+        sha, before_sha = spec.sha or os.urandom(20).hex(), repositories.ZERO_SHA
+        if project_spec.repository is not None:
+            sha, before_sha = await self.pipeline_commit(project.id, spec, where)  # type: ignore[arg-type]
         pipeline = Pipeline(
             project_id=project.id,
+            iid=await next_pipeline_iid(self.session, project.id),  # type: ignore[arg-type]
             ref=spec.ref,
-            sha=spec.sha or os.urandom(20).hex(),  # type: ignore[arg-type]
+            sha=sha,
+            before_sha=before_sha,
             status=spec.status,
             locked=locked,
             user_id=user.id,
             started_at=now,
             finished_at=now if spec.status in COMPLETED_STATUSES else None,
+            updated_at=now,
         )
         self.session.add(pipeline)
         await self.session.flush()
+        if project_spec.repository is not None:
+            await repositories.ensure_persistent_ref(self.state.settings, project.id, pipeline.id, sha)  # type: ignore[arg-type]
         self.result.pipelines.append(
-            {"id": pipeline.id, "project": project_spec.path, "ref": spec.ref, "status": spec.status}
+            {"id": pipeline.id, "project": project_spec.path, "ref": spec.ref, "status": spec.status, "sha": sha}
         )
         stages: dict[str, int] = {}
         for k, job_spec in enumerate(spec.jobs):
@@ -317,6 +361,16 @@ class _Seeder:
                     "token": token,
                 }
             )
+
+    async def pipeline_commit(self, project_id: int, spec: PipelineSpec, where: str) -> tuple[str, str]:
+        """The pipeline's ``sha`` (the ref's head unless given) and ``before_sha`` (its parent)."""
+        sha = spec.sha or await repositories.head_sha(self.state.settings, project_id, spec.ref)
+        if sha is None:
+            raise SeedError(f"{where}.ref", f"no branch or tag {spec.ref!r} in the repository")
+        commit = await repositories.commit_info(self.state.settings, project_id, sha)
+        if commit is None:
+            raise SeedError(f"{where}.sha", f"{sha} is no commit of the repository")
+        return sha, commit.before_sha
 
     async def add_artifact(
         self, job: Build, pipeline_locked: int, spec: ArtifactSpec, where: str, app_settings: ApplicationSetting
@@ -432,5 +486,7 @@ async def apply_scenario(state: AppState, scenario: Scenario) -> SeedResult:
         except BaseException:
             await session.rollback()
             await delete_all(state.store, seeder.placed)
+            for project_id in seeder.repositories:
+                await repositories.remove_repository(state.settings, project_id)
             raise
     return result

@@ -26,6 +26,7 @@ from app.models import (
 )
 from app.services.artifact_files import artifact_key
 from app.services.job_payload import FAILURE_REASONS
+from app.services.pipeline_processing import allowed_to_fail_with_code, process_pipeline
 from app.services.statistics import increment_build_artifacts_size
 from app.state import AppState
 from app.storage import StorageError, delete_all
@@ -110,7 +111,8 @@ class StateUpdate:
 
 async def update_state(state: AppState, session: AsyncSession, job: Build, update_: StateUpdate) -> int:
     """``UpdateBuildStateService#update_build_state!``: 200 for running/success/failed, else 400.
-    A finished job's trace is archived right away (GitLab does it in a worker)."""
+    A finished job moves its pipeline on (``PipelineProcessWorker``) and its trace is archived
+    right away (GitLab does both in workers)."""
     now = clock.now()
     if update_.state == "running":
         return 200
@@ -121,11 +123,16 @@ async def update_state(state: AppState, session: AsyncSession, job: Build, updat
         job.status = BuildStatus.failed
         reason = update_.failure_reason or "unknown_failure"
         job.failure_reason = reason if reason in FAILURE_REASONS else "unknown_failure"
+        if allowed_to_fail_with_code(job, update_.exit_code):
+            job.allow_failure = True  # Ci::Build#conditionally_allow_failure!
     else:
         return 400
+    if update_.exit_code is not None:
+        job.exit_code = update_.exit_code
     job.finished_at = now
     session.add(job)
     await session.commit()
+    await process_pipeline(session, job.commit_id)
     await archive(state, session, job)
     return 200
 

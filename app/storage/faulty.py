@@ -21,14 +21,14 @@ class FaultyStore:
     async def _check(self, method: str, key: str) -> bool:
         """True when the store should seem to answer 404; raises what a broken store would."""
         try:
-            status = await storage_fault(self.faults, method, "/" + key)
+            rule = await storage_fault(self.faults, method, "/" + key)
         except InjectedCut as exc:
             raise StorageError(str(exc)) from None
-        if status == 404:
+        if rule is None or rule.status is None or rule.status < 400:
+            return False
+        if rule.status == 404:
             return True
-        if status is not None and status >= 400:
-            raise StorageError(f"{method} {key}: {status} (injected fault)")
-        return False
+        raise StorageError(f"{method} {key}: {rule.error or rule.status} (injected fault)")
 
     async def put_file(self, key: str, source: Path) -> None:
         if await self._check("PUT", key):
@@ -59,12 +59,3 @@ class FaultyStore:
         await self._check("LIST", prefix)
         async for page in self.inner.list(prefix, marker, max_keys):
             yield page
-
-    async def presigned_url(self, method: str, key: str, expires_in: int) -> str:
-        return await self.inner.presigned_url(method, key, expires_in)
-
-    async def clear(self) -> None:
-        await self.inner.clear()
-
-    async def close(self) -> None:
-        await self.inner.close()

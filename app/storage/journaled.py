@@ -87,16 +87,3 @@ class JournaledStore:
             raise
         finally:
             self._record("GET", key, started, status, bytes_out=sent)
-
-    async def list(self, prefix: str = "", marker: str = "", max_keys: int = 200) -> AsyncIterator[list[ObjectInfo]]:
-        async for page in self.inner.list(prefix, marker, max_keys):
-            yield page
-
-    async def presigned_url(self, method: str, key: str, expires_in: int) -> str:
-        return await self.inner.presigned_url(method, key, expires_in)
-
-    async def clear(self) -> None:
-        await self.inner.clear()
-
-    async def close(self) -> None:
-        await self.inner.close()

@@ -24,7 +24,7 @@ class S3Store:
     def __init__(self, cfg: ObjectStore) -> None:
         self.cfg = cfg
         self.bucket = cfg.artifacts_bucket
-        self.prefix = cfg.artifacts_bucket_prefix
+        self.prefix = cfg.rails_bucket_prefix
         self._stack = AsyncExitStack()
         self._client: Any = None
 

@@ -161,6 +161,8 @@ async def test_list_remove_clear_and_reset(stack: Stack) -> None:
         ({"component": "rails", "status": 500, "probability": 0}, "probability: Input should be greater than 0"),
         ({"component": "rails", "body": "x", "delay": 1}, "body: Value error, body and headers go with status"),
         ({"component": "rails", "status": 500, "colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"component": "rails", "status": 500, "error": "EIO"}, "body: Value error, error goes with a status"),
+        ({"component": "storage", "delay": 1, "error": "EIO"}, "body: Value error, error goes with a status"),
     ],
 )
 async def test_invalid_rules_are_422(stack: Stack, rule: dict, message: str) -> None:

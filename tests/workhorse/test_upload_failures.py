@@ -221,7 +221,7 @@ def test_client_max_body_size_counted_on_chunked_body(env, limited_workhorse, tm
     assert not _rails_got_upload(env)
     _nothing_left(env)
     lines = (tmp_path / "workhorse.log").read_text()
-    assert '"limit": "client_max_body_size"' in lines
+    assert '"limit":"client_max_body_size"' in lines
 
 
 def test_client_max_body_size_on_proxied_chunked_body(env, limited_workhorse):
@@ -230,3 +230,20 @@ def test_client_max_body_size_on_proxied_chunked_body(env, limited_workhorse):
     response = httpx.post(limited_workhorse + "/echo", content=chunked(b"e" * 200_000, 4096))
     assert response.status_code == 413
     assert "nginx" in response.text
+
+
+async def test_client_max_body_size_answer_survives_a_body_still_in_flight(env, limited_workhorse):
+    """NGINX lingers after an early 413: a client still writing 4 MiB reads the answer, not a connection reset."""
+    import httpx
+
+    data = file_body(b"n" * (4 << 20))
+
+    async def body():
+        for start in range(0, len(data), 32 << 10):
+            yield data[start : start + (32 << 10)]
+
+    async with httpx.AsyncClient() as client:
+        for _ in range(3):  # without lingering, the reset wins the race nearly every time
+            response = await client.post(limited_workhorse + UPLOAD_PATH, headers=HEADERS, content=body())
+            assert response.status_code == 413
+            assert "nginx" in response.text

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from workhorse.httpio import HOP_BY_HOP, Headers, Request, fail, start
+from workhorse.senddata import record_fetch
 from workhorse.upload.destination import StorageError, injected_storage_status
 from workhorse.upstream import State
 
@@ -57,17 +58,7 @@ async def serve(state: State, req: Request, rails_headers: Headers, encoded: str
             return
         await _fetch(state, req, params, url, headers, rails_headers, outcome)
     finally:
-        state.journal.record(
-            "storage",
-            params.get("Method") or "GET",
-            urlsplit(url).path,
-            via="workhorse",
-            correlation_id=req.request_id,
-            started=started,
-            status=outcome["status"],
-            bytes_out=outcome["bytes"],
-            note="send-url",
-        )
+        record_fetch(state, req, params.get("Method") or "GET", url, started, outcome, "send-url")
 
 
 async def _fetch(

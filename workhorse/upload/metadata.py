@@ -83,7 +83,7 @@ def _find_eocd(tail: bytes) -> int:
     return -1
 
 
-async def _directory_bounds(source: RangeSource, size: int) -> tuple[int, int, int]:
+async def directory_bounds(source: RangeSource, size: int) -> tuple[int, int, int]:
     """(entries, directory offset, directory size), zip64 aware."""
     tail_length = min(size, _EOCD.size + 0xFFFF)
     tail = await source.read_at(size - tail_length, tail_length)
@@ -219,7 +219,7 @@ async def generate(source: RangeSource, size: int, out_path: str, chunk_size: in
     """Write ``metadata.gz`` for the zip of ``size`` bytes behind ``source``; NotZip if it is none."""
     if size < _EOCD.size:
         raise NotZip("too small")
-    entries, offset, length = await _directory_bounds(source, size)
+    entries, offset, length = await directory_bounds(source, size)
     directory = bytearray()
     while len(directory) < length:
         piece = await source.read_at(offset + len(directory), min(chunk_size, length - len(directory)))

@@ -26,15 +26,17 @@ class Destination(Protocol):
     async def delete(self) -> None: ...
 
 
-async def injected_storage_status(state: State, method: str, path: str) -> int | None:
-    """A ``storage`` fault on Workhorse's own object-storage call: a cut connection or a
-    failed write raises; a GET gets back the status the store should seem to answer."""
+async def injected_storage_status(state: State, method: str, path: str, operation: str = "") -> int | None:
+    """A ``storage`` fault on Workhorse's own storage call: a cut connection or a failed write
+    raises, worded as Go words it (``write <path>: invalid argument`` with ``operation="write"``
+    and the rule's ``error``); a GET gets back the status the store should seem to answer."""
     try:
-        status = await storage_fault(state.faults, method, path)
+        rule = await storage_fault(state.faults, method, path)
     except InjectedCut as exc:
         raise StorageError(str(exc)) from None
-    if status is not None and status >= 400 and method != "GET":
-        raise StorageError(f"{method} {path}: {status} (injected fault)")
+    status = rule.status if rule else None
+    if rule and status is not None and status >= 400 and method != "GET":
+        raise StorageError(f"{operation or method} {path}: {rule.error or f'{status} (injected fault)'}")
     return status
 
 
@@ -42,10 +44,15 @@ async def open_destination(state: State, opts: UploadOpts) -> Destination:
     """Pick the strategy Workhorse would: local temp file, own S3 client, or presigned PUT."""
     from workhorse.upload.destination import local, presigned, s3
 
-    if not opts.is_local:
-        await injected_storage_status(state, "PUT", "/" + (opts.remote_temp_object_id or opts.remote_id))
     if opts.is_local:
-        return await local.LocalFile.create(opts.local_temp_path)
+        file = await local.LocalFile.create(opts.local_temp_path)
+        try:  # a broken mount (CIFS) fails the write of the new temp file
+            await injected_storage_status(state, "PUT", file.local_path, operation="write")
+        except StorageError:
+            await file.abort()
+            raise
+        return file
+    await injected_storage_status(state, "PUT", "/" + (opts.remote_temp_object_id or opts.remote_id))
     if opts.s3 is not None:
         return await s3.S3Object.create(state, opts.s3, opts.remote_temp_object_id)
     return presigned.PresignedPut(state, opts)

@@ -1,0 +1,73 @@
+"""What every ``/projects/:id/...`` route starts with: the asker, then ``user_project``.
+
+``:id`` is a numeric id or a URL-encoded full path (``demo%2Fapp``). Rack matches routes on
+the raw path and decodes parameters afterwards, so ``%2F`` stays inside one segment;
+``GrapeRoute`` does the same (the ASGI server's ``path`` is already decoded).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+from starlette.routing import Match, Route
+from starlette.types import Scope
+
+from app.api.entities import EntityContext
+from app.api.params import integer
+from app.api.runner_jobs import server_url
+from app.auth import credentials
+from app.errors import unauthorized
+from app.services.api_auth import ApiUser, find_current_user
+from app.services.project_access import ProjectAccess, find_project
+
+READ_METHODS = {"GET", "HEAD"}
+
+
+class GrapeRoute(Route):
+    """A route matched against the raw request path; its parameters are then percent-decoded."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        raw = scope.get("raw_path")
+        if scope["type"] != "http" or not raw:
+            return super().matches(scope)
+        path = raw.decode("latin-1").split("?", 1)[0]
+        match, child = super().matches({**scope, "path": path, "root_path": ""})
+        if match != Match.NONE:
+            params: dict[str, Any] = child["path_params"]
+            child["path_params"] = {k: unquote(v) if isinstance(v, str) else v for k, v in params.items()}
+        return match, child
+
+
+async def asker(
+    request: Request, session: AsyncSession, *, job_token_allowed: bool, authenticate: bool
+) -> ApiUser | None:
+    """Grape's ``before`` block: the current user (401 for a wrong token), and a 401 for nobody
+    where the route says ``authenticate!`` (or ``authenticate_non_get!`` on a write)."""
+    current = await find_current_user(
+        session,
+        credentials(request),
+        job_token_allowed=job_token_allowed,
+        write=request.method not in READ_METHODS,
+    )
+    if current is None and (authenticate or request.method not in READ_METHODS):
+        raise unauthorized()
+    return current
+
+
+async def user_project(request: Request, session: AsyncSession, current: ApiUser | None) -> ProjectAccess:
+    """``user_project``: 404 ``Project Not Found`` / the job token's 403, as ``find_project!``."""
+    return await find_project(session, request.path_params["id"], current)
+
+
+def path_integer(request: Request, name: str) -> int:
+    """Grape's ``requires :<name>, type: Integer`` for a route parameter."""
+    value = integer(request.path_params, name)
+    assert value is not None
+    return value
+
+
+def entity_context(request: Request, access: ProjectAccess) -> EntityContext:
+    return EntityContext(base_url=server_url(request).url, project_full_path=access.full_path)

@@ -1,0 +1,1 @@
+"""A gitlab-runner work-alike with the shell executor: ``register`` and ``run`` (see ``cli.py``)."""
