@@ -10,9 +10,19 @@ from mockctl.asgi import apply as apply_fault
 from mockctl.faults import FaultRegistry
 from workhorse import proxy
 from workhorse.config import WorkhorseSettings
-from workhorse.httpio import ClientDisconnected, Message, Receive, Request, Send, fail
+from workhorse.httpio import (
+    ClientDisconnected,
+    Message,
+    Receive,
+    Request,
+    Send,
+    body_expected,
+    fail,
+    linger,
+    respond,
+)
 from workhorse.journal import Journal
-from workhorse.limits import ClientBodyTooLarge, declared_too_large, limited_receive, refuse_body
+from workhorse.limits import NGINX_413_BODY, ClientBodyTooLarge, declared_too_large, limited_receive
 from workhorse.log import JsonLog, mask_uri, request_fields
 from workhorse.secret import load_secret
 from workhorse.upload import artifacts
@@ -74,10 +84,13 @@ class Workhorse:
         fields = {"correlation_id": request_id, "method": scope["method"], "uri": mask_uri(scope["path"], query)}
         token = request_fields.set(fields)
         outcome = {"status": 0, "written": 0, "read": 0}
+        body_pending = body_expected(headers)
 
         async def counted_receive() -> Message:
+            nonlocal body_pending
             message = await receive()
             outcome["read"] += len(message.get("body", b""))
+            body_pending = message["type"] == "http.request" and message.get("more_body", False)
             return message
 
         async def tracked_send(message: Message) -> None:
@@ -88,6 +101,12 @@ class Workhorse:
                 message = {**message, "headers": [*kept, (b"x-request-id", request_id.encode())]}
             elif message["type"] == "http.response.body":
                 outcome["written"] += len(message.get("body", b""))
+                if body_pending and not message.get("more_body", False):
+                    # Answered before the body was read: drain it while the answer stays open, since the server
+                    # stops delivering the body once the response is complete.
+                    await send({**message, "more_body": True})
+                    await linger(counted_receive)
+                    message = {"type": "http.response.body", "body": b""}
             await send(message)
 
         limit = self.state.settings.client_max_body_size
@@ -111,7 +130,9 @@ class Workhorse:
                 "client intended to send too large body", exc, limit="client_max_body_size", client_max_body_size=limit
             )
             if not req.response_started:
-                await refuse_body(tracked_send, counted_receive, exc.body_pending)
+                await respond(
+                    tracked_send, 413, [("Content-Type", "text/html"), ("Connection", "close")], NGINX_413_BODY
+                )
         except ClientDisconnected as exc:
             self.state.log.error("", exc)
             outcome["status"] = outcome["status"] or 499

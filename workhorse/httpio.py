@@ -1,5 +1,7 @@
 """The ASGI request as Workhorse sees it, and the few ways it answers on its own."""
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,12 @@ HOP_BY_HOP = frozenset(
     }
 )
 BODY_HEADERS = frozenset({"content-length", "transfer-encoding", "content-type"})
+
+# NGINX's lingering_time and lingering_timeout. After answering early (a 413, a 403 from Rails) NGINX keeps reading
+# and dropping the rest of the body before closing, and Go's server half-closes and waits: either way a client still
+# writing reads the answer instead of a connection reset.
+LINGERING_TIME = 30.0
+LINGERING_TIMEOUT = 5.0
 
 
 class ClientDisconnected(Exception):
@@ -64,6 +72,27 @@ class Request:
                 yield chunk
             if not message.get("more_body", False):
                 return
+
+
+def body_expected(headers: Headers) -> bool:
+    """Whether the request announces a body (chunked or a non-zero Content-Length)."""
+    values = dict(headers)
+    return "chunked" in values.get("transfer-encoding", "").lower() or values.get("content-length", "0") not in (
+        "",
+        "0",
+    )
+
+
+async def linger(receive: Receive) -> None:
+    """Read and drop what is left of a request body, within NGINX's lingering limits."""
+    deadline = time.monotonic() + LINGERING_TIME
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = await asyncio.wait_for(receive(), min(left, LINGERING_TIMEOUT))
+        except TimeoutError:
+            return
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 def without(headers: Iterable[tuple[str, str]], names: Iterable[str]) -> Headers:

@@ -232,10 +232,24 @@ def test_client_max_body_size_on_proxied_chunked_body(env, limited_workhorse):
     assert "nginx" in response.text
 
 
-async def test_client_max_body_size_answer_survives_a_body_still_in_flight(env, limited_workhorse):
-    """NGINX lingers after an early 413: a client still writing 4 MiB reads the answer, not a connection reset."""
+@pytest.mark.parametrize(
+    ("case", "status", "text"),
+    [
+        ("client_max_body_size", 413, "<center>nginx</center>"),
+        ("MaximumSize", 413, "Request Entity Too Large\n"),
+        ("wrong job token", 403, '{"message":"403 Forbidden"}'),
+    ],
+)
+async def test_an_early_answer_survives_a_body_still_in_flight(env, limited_workhorse, case, status, text):
+    """Answered before the body is read, the front door drains the rest (NGINX's lingering close): a client still
+    writing 4 MiB reads the answer, not a connection reset."""
     import httpx
 
+    base, headers = limited_workhorse if case == "client_max_body_size" else env.workhorse, dict(HEADERS)
+    if case == "MaximumSize":
+        env.rails.maximum_size = 1024
+    elif case == "wrong job token":
+        headers["JOB-TOKEN"] = "wrong"
     data = file_body(b"n" * (4 << 20))
 
     async def body():
@@ -244,6 +258,5 @@ async def test_client_max_body_size_answer_survives_a_body_still_in_flight(env, 
 
     async with httpx.AsyncClient() as client:
         for _ in range(3):  # without lingering, the reset wins the race nearly every time
-            response = await client.post(limited_workhorse + UPLOAD_PATH, headers=HEADERS, content=body())
-            assert response.status_code == 413
-            assert "nginx" in response.text
+            response = await client.post(base + UPLOAD_PATH, headers=headers, content=body())
+            assert (response.status_code, text in response.text) == (status, True)
