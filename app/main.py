@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api import (
     git_http,
     health,
+    job_actions,
     job_artifacts,
     mock,
     object_storage_door,
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(pipelines.routes)
     app.router.routes.extend(project_jobs.routes)
     app.router.routes.extend(job_artifacts.routes)
+    app.router.routes.extend(job_actions.routes)
     app.include_router(mock.router)
     app.include_router(health.router)
     app.add_middleware(JournalMiddleware, journal=journal)

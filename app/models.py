@@ -11,8 +11,8 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, or_
+from sqlmodel import Field, SQLModel, col
 
 from app import clock
 
@@ -304,6 +304,9 @@ class Runner(SQLModel, table=True):
     project_id: int | None = Field(default=None, foreign_key="projects.id")
     contacted_at: datetime | None = None
     token_expires_at: datetime | None = None
+    # ``ci_runner_machines.runtime_features``: what ``info.features`` said at the last job request
+    # (``cancel_gracefully`` decides whether canceling a running job waits for the runner).
+    runtime_features: dict[str, bool] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=_now)
 
 
@@ -358,7 +361,13 @@ class Build(SQLModel, table=True):
     erased_by_id: int | None = None
     failure_reason: str | None = None
     exit_code: int | None = None  # GitLab keeps it in ci_builds_metadata
+    retried: bool | None = None  # replaced by a retry: history, no longer part of the pipeline's status
     scheduling_type: int | None = None  # SchedulingType; None for seeded jobs (stage order)
+
+
+def latest() -> Any:
+    """``CommitStatus.latest``: jobs not replaced by a retry."""
+    return or_(col(Build.retried).is_(None), col(Build.retried).is_(False))
 
 
 class BuildTraceChunk(SQLModel, table=True):
@@ -483,6 +492,18 @@ class PipelineVariable(SQLModel, table=True):
     __tablename__ = "p_ci_pipeline_variables"
     id: int | None = Field(default=None, primary_key=True)
     pipeline_id: int = Field(foreign_key="p_ci_pipelines.id", index=True)
+    partition_id: int = 100
+    key: str
+    value: str = ""
+    variable_type: int = 1  # env_var 1, file 2
+
+
+class JobVariable(SQLModel, table=True):
+    """``Ci::JobVariable``: variables given when a manual job is played (kept by a retry)."""
+
+    __tablename__ = "ci_job_variables"
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="p_ci_builds.id", index=True)
     partition_id: int = 100
     key: str
     value: str = ""

@@ -89,7 +89,9 @@ async def list_pipeline_jobs(request: Request) -> Response:
         if not access.can_read_build():
             raise forbidden()
         pipeline = await jobs_finder.find_pipeline(session, access.project_id, pipeline_id)
-        page = await jobs_finder.pipeline_jobs(session, pipeline, scope, paging.page, paging.per_page)
+        page = await jobs_finder.pipeline_jobs(
+            session, pipeline, scope, paging.page, paging.per_page, include_retried=include_retried
+        )
     coerced = {
         "pipeline_id": pipeline_id,
         "include_retried": include_retried,

@@ -138,7 +138,7 @@ async def request_job(request: Request) -> Response:
     last_update = _string(params, "last_update")
     async with get_state(request).db.session() as session:
         runner = await runner_registration.authenticate_runner(session, token)
-        await runner_registration.heartbeat(session, runner)
+        await runner_registration.heartbeat(session, runner, params.get("info"))
         current = await job_queue.queue_value(session, runner)
         if not runner.active:
             return _no_content(current)

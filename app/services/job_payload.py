@@ -19,6 +19,7 @@ from app.models import (
     BuildStatus,
     FileType,
     JobArtifact,
+    JobVariable,
     Namespace,
     Pipeline,
     PipelineVariable,
@@ -27,6 +28,7 @@ from app.models import (
     SchedulingType,
     User,
     VisibilityLevel,
+    latest,
     required_format,
 )
 from app.services import repositories
@@ -242,7 +244,9 @@ async def dependencies(session: AsyncSession, job: Build) -> list[dict[str, Any]
     is still available. The token is the running job's
     (``ci_expose_running_job_token_for_artifacts``)."""
     named = (job.options or {}).get("dependencies")
-    query: Any = select(Build).where(Build.commit_id == job.commit_id).order_by(col(Build.stage_idx), col(Build.id))
+    query: Any = (
+        select(Build).where(Build.commit_id == job.commit_id, latest()).order_by(col(Build.stage_idx), col(Build.id))
+    )
     if job.scheduling_type == SchedulingType.dag:
         needed = select(BuildNeed.name).where(BuildNeed.build_id == job.id, col(BuildNeed.artifacts).is_(True))
         query = query.where(col(Build.name).in_(needed))
@@ -399,8 +403,10 @@ async def build_payload(
     pipeline_variables = (
         await session.exec(select(PipelineVariable).where(PipelineVariable.pipeline_id == pipeline.id))
     ).all()
-    variables += [_variable(v.key, v.value, public=False, file=v.variable_type == 2) for v in pipeline_variables]
-    overridden = "GIT_STRATEGY" in yaml_variables or any(v.key == "GIT_STRATEGY" for v in pipeline_variables)
+    job_variables = (await session.exec(select(JobVariable).where(JobVariable.job_id == job.id))).all()
+    given = [*pipeline_variables, *job_variables]  # a played job's own variables come last and win
+    variables += [_variable(v.key, v.value, public=False, file=v.variable_type == 2) for v in given]
+    overridden = "GIT_STRATEGY" in yaml_variables or any(v.key == "GIT_STRATEGY" for v in given)
     if not has_repository and not overridden:
         variables.append(_variable("GIT_STRATEGY", "none"))  # nothing to fetch
 

@@ -12,7 +12,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app import clock
 from app.errors import APIError
-from app.models import Build, BuildStatus, FileType, JobArtifact, Pipeline, Runner, User
+from app.models import Build, BuildStatus, FileType, JobArtifact, Pipeline, Runner, User, latest
 
 AVAILABLE_STATUSES = [s.value for s in BuildStatus]  # ``CommitStatus::AVAILABLE_STATUSES``
 
@@ -113,10 +113,19 @@ async def find_pipeline(session: AsyncSession, project_id: int, pipeline_id: int
 
 
 async def pipeline_jobs(
-    session: AsyncSession, pipeline: Pipeline, scope: list[str] | None, page: int, per_page: int
+    session: AsyncSession,
+    pipeline: Pipeline,
+    scope: list[str] | None,
+    page: int,
+    per_page: int,
+    *,
+    include_retried: bool = False,
 ) -> Page:
-    """``Ci::JobsFinder`` for a pipeline: its builds, newest first, with X-Total."""
+    """``Ci::JobsFinder`` for a pipeline: its builds (latest only unless ``include_retried``), newest first,
+    with X-Total."""
     query = select(Build).where(Build.commit_id == pipeline.id).order_by(col(Build.id).desc())
+    if not include_retried:
+        query = query.where(latest())
     return await _page(session, _scoped(query, scope), page, per_page, count=True)
 
 
@@ -145,7 +154,7 @@ async def latest_successful_build_for_ref(session: AsyncSession, project_id: int
     job = (
         await session.exec(
             select(Build)
-            .where(Build.commit_id == pipeline_id, Build.name == job_name, has_archive)
+            .where(Build.commit_id == pipeline_id, Build.name == job_name, has_archive, latest())
             .order_by(col(Build.id).desc())
             .limit(1)
         )

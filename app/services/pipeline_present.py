@@ -11,7 +11,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
-from app.models import Build, BuildStatus, Pipeline, Project, User
+from app.models import Build, BuildStatus, Pipeline, Project, User, latest
 from app.services.basic_entities import pipeline_basic, user_basic
 from app.services.job_payload import namespace_chain
 
@@ -106,6 +106,7 @@ async def has_warnings(session: AsyncSession, pipeline: Pipeline) -> bool:
     """``Ci::Pipeline#has_warnings?``: a job that failed but was allowed to."""
     query = select(func.count(col(Build.id))).where(
         Build.commit_id == pipeline.id,
+        latest(),
         col(Build.allow_failure).is_(True),
         col(Build.status).in_([BuildStatus.failed, BuildStatus.canceled]),
     )

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
-from app.models import COMPLETED_STATUSES, Build, BuildNeed, BuildStatus, Pipeline, SchedulingType
+from app.models import COMPLETED_STATUSES, Build, BuildNeed, BuildStatus, Pipeline, SchedulingType, latest
 from app.services.artifacts_unlock import UNLOCKABLE_STATUSES, unlock_previous_pipelines
 from app.services.status_composite import Composite
 
@@ -92,7 +92,7 @@ async def process_pipeline(session: AsyncSession, pipeline_id: int) -> Pipeline 
     if pipeline is None:
         await session.rollback()
         return None
-    query = select(Build).where(Build.commit_id == pipeline_id).order_by(col(Build.stage_idx), col(Build.id))
+    query = select(Build).where(Build.commit_id == pipeline_id, latest()).order_by(col(Build.stage_idx), col(Build.id))
     jobs = list((await session.exec(query.execution_options(populate_existing=True))).all())
     needs: dict[int, list[str]] = {}
     dag_ids = [j.id for j in jobs if j.scheduling_type == SchedulingType.dag]

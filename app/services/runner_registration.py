@@ -62,8 +62,12 @@ async def authenticate_runner(session: AsyncSession, token: str) -> Runner:
     return runner
 
 
-async def heartbeat(session: AsyncSession, runner: Runner) -> None:
+async def heartbeat(session: AsyncSession, runner: Runner, info: object = None) -> None:
+    """Contact time, and the runner's ``info.features`` when a job request carries them."""
     runner.contacted_at = clock.now()
+    features = info.get("features") if isinstance(info, dict) else None
+    if isinstance(features, dict):
+        runner.runtime_features = {str(k): v is True for k, v in features.items()}
     session.add(runner)
     await session.commit()
 

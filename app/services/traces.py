@@ -116,7 +116,9 @@ async def update_state(state: AppState, session: AsyncSession, job: Build, updat
     now = clock.now()
     if update_.state == "running":
         return 200
-    if update_.state == "success":
+    if update_.state in ("success", "failed") and job.status == BuildStatus.canceling:
+        job.status = BuildStatus.canceled  # ``drop``/``succeed``: canceling -> canceled, whatever the runner says
+    elif update_.state == "success":
         job.status = BuildStatus.success
         job.failure_reason = None
     elif update_.state == "failed":

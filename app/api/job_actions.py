@@ -1,0 +1,175 @@
+"""Acting on jobs and pipelines (``lib/api/ci/jobs.rb``, ``lib/api/ci/pipelines.rb``):
+``POST /projects/:id/jobs/:job_id/cancel|retry|play``, ``GET /projects/:id/jobs/:job_id/trace``,
+``POST /projects/:id/pipelines/:pipeline_id/cancel|retry``.
+
+Users (personal, OAuth or basic-auth tokens) only: these routes take no job token. Checks run in
+Grape's order, so a missing job is a 404 before a reporter's 403 where GitLab looks it up first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from app.api.entities import job_entity
+from app.api.params import optional_boolean
+from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_project
+from app.api.runner_jobs import request_params, server_url
+from app.errors import bad_request, forbidden, param_error
+from app.models import AccessLevel, BuildTraceChunk, FileType, JobArtifact, Pipeline
+from app.services import job_actions, jobs_finder
+from app.services.api_auth import ApiUser
+from app.services.artifact_files import artifact_key
+from app.services.pipeline_present import Presenter, has_warnings, pipeline_users
+from app.services.project_access import ProjectAccess
+from app.state import get_state
+
+
+def _user_id(current: ApiUser | None) -> int | None:
+    return current.user.id if current is not None else None
+
+
+def _play_variables(raw: Any) -> list[job_actions.PlayVariable]:
+    """``optional :job_variables_attributes, type: Array do requires :key, :value, type: String``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise param_error("job_variables_attributes is invalid")
+    found = []
+    for i, item in enumerate(raw):
+        for name in ("key", "value"):
+            if item.get(name) is None:
+                raise param_error(f"job_variables_attributes[{i}][{name}] is missing")
+            if isinstance(item[name], dict | list):
+                raise param_error(f"job_variables_attributes[{i}][{name}] is invalid")
+        found.append(job_actions.PlayVariable(str(item["key"]), str(item["value"])))
+    return found
+
+
+async def _job_response(request: Request, access: ProjectAccess, job_id: int, status: int) -> Response:
+    async with get_state(request).db.session() as session:
+        record = await jobs_finder.find_build(session, access.project_id, job_id)
+    return JSONResponse(job_entity(record, entity_context(request, access)), status_code=status)
+
+
+async def cancel_job(request: Request) -> Response:
+    state = get_state(request)
+    async with state.db.session() as session:
+        current = await asker(request, session, job_token_allowed=False, authenticate=True)
+        job_id = path_integer(request, "job_id")
+        force = optional_boolean(await request_params(request), "force") or False
+        access = await user_project(request, session, current)
+        if not access.can_update_build():  # authorize_cancel_builds!
+            raise forbidden()
+        job = (await jobs_finder.find_build(session, access.project_id, job_id)).job
+        if force and not access.has_access(AccessLevel.MAINTAINER):
+            raise forbidden()
+        await job_actions.cancel(state, session, job, force=force)
+    return await _job_response(request, access, job_id, 201)
+
+
+async def retry_job(request: Request) -> Response:
+    async with get_state(request).db.session() as session:
+        current = await asker(request, session, job_token_allowed=False, authenticate=True)
+        job_id = path_integer(request, "job_id")
+        access = await user_project(request, session, current)
+        job = (await jobs_finder.find_build(session, access.project_id, job_id)).job
+        if not access.can_update_build():  # authorize!(:retry_job, job)
+            raise forbidden()
+        if not job_actions.retryable(job):
+            raise forbidden("Job is not retryable")
+        clone = await job_actions.retry(session, job, _user_id(current))
+        assert clone.id is not None
+    return await _job_response(request, access, clone.id, 201)
+
+
+async def play_job(request: Request) -> Response:
+    async with get_state(request).db.session() as session:
+        current = await asker(request, session, job_token_allowed=False, authenticate=True)
+        job_id = path_integer(request, "job_id")
+        variables = _play_variables((await request_params(request)).get("job_variables_attributes"))
+        access = await user_project(request, session, current)
+        if not access.can_read_build():  # authorize_read_builds!
+            raise forbidden()
+        job = (await jobs_finder.find_build(session, access.project_id, job_id)).job
+        if not access.can_update_build():  # authorize!(:play_job, job)
+            raise forbidden()
+        if not job_actions.playable(job):
+            raise bad_request("400 Bad request - Unplayable Job")
+        await job_actions.play(session, job, _user_id(current), variables)
+    return await _job_response(request, access, job_id, 200)
+
+
+async def job_trace(request: Request) -> Response:
+    """The raw log: the live chunk while the job runs, then the archived ``trace`` artifact."""
+    state = get_state(request)
+    async with state.db.session() as session:
+        current = await asker(request, session, job_token_allowed=False, authenticate=True)
+        job_id = path_integer(request, "job_id")
+        access = await user_project(request, session, current)
+        if not access.can_read_build():
+            raise forbidden()
+        job = (await jobs_finder.find_build(session, access.project_id, job_id)).job
+        chunk = (await session.exec(select(BuildTraceChunk).where(BuildTraceChunk.build_id == job.id))).first()
+        archived = (
+            await session.exec(
+                select(JobArtifact).where(JobArtifact.job_id == job.id, JobArtifact.file_type == FileType.trace)
+            )
+        ).first()
+    headers = {"Content-Disposition": f'infile; filename="{job_id}.log"'}
+    if chunk is None and archived is not None:
+        return StreamingResponse(
+            state.store.iter_range(artifact_key(archived)), media_type="text/plain", headers=headers
+        )
+    return Response(bytes(chunk.raw_data) if chunk else b"", media_type="text/plain", headers=headers)
+
+
+async def _pipeline_response(request: Request, access: ProjectAccess, pipeline_id: int, status: int) -> Response:
+    async with get_state(request).db.session() as session:
+        pipeline = await session.get(Pipeline, pipeline_id, populate_existing=True)
+        assert pipeline is not None
+        presenter = await Presenter.for_project(session, access.project, server_url(request).url)
+        user = (await pipeline_users(session, [pipeline])).get(pipeline.user_id) if pipeline.user_id else None  # type: ignore[arg-type]
+        body = presenter.full(pipeline, user, await has_warnings(session, pipeline))
+    return JSONResponse(body, status_code=status)
+
+
+async def _pipeline_for_update(request: Request) -> tuple[ProjectAccess, Pipeline, ApiUser | None]:
+    async with get_state(request).db.session() as session:
+        current = await asker(request, session, job_token_allowed=False, authenticate=True)
+        pipeline_id = path_integer(request, "pipeline_id")
+        access = await user_project(request, session, current)
+        pipeline = await jobs_finder.find_pipeline(session, access.project_id, pipeline_id)
+        if not access.can_update_build():  # authorize! :update_pipeline / :cancel_pipeline
+            raise forbidden()
+    return access, pipeline, current
+
+
+async def cancel_pipeline(request: Request) -> Response:
+    state = get_state(request)
+    access, pipeline, _ = await _pipeline_for_update(request)
+    async with state.db.session() as session:
+        await job_actions.cancel_pipeline(state, session, pipeline)
+    assert pipeline.id is not None
+    return await _pipeline_response(request, access, pipeline.id, 200)
+
+
+async def retry_pipeline(request: Request) -> Response:
+    access, pipeline, current = await _pipeline_for_update(request)
+    async with get_state(request).db.session() as session:
+        await job_actions.retry_pipeline(session, pipeline, _user_id(current))
+    assert pipeline.id is not None
+    return await _pipeline_response(request, access, pipeline.id, 201)
+
+
+routes = [
+    GrapeRoute("/api/v4/projects/{id}/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
+    GrapeRoute("/api/v4/projects/{id}/jobs/{job_id}/retry", retry_job, methods=["POST"]),
+    GrapeRoute("/api/v4/projects/{id}/jobs/{job_id}/play", play_job, methods=["POST"]),
+    GrapeRoute("/api/v4/projects/{id}/jobs/{job_id}/trace", job_trace, methods=["GET"]),
+    GrapeRoute("/api/v4/projects/{id}/pipelines/{pipeline_id}/cancel", cancel_pipeline, methods=["POST"]),
+    GrapeRoute("/api/v4/projects/{id}/pipelines/{pipeline_id}/retry", retry_pipeline, methods=["POST"]),
+]
