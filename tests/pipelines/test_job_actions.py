@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from app.models import Build, latest
@@ -258,3 +259,50 @@ async def test_cancel_and_retry_a_pipeline(coordinator):
 
     assert (await post(coordinator, f"pipelines/{pid}/cancel", token=REPORTER)).status_code == 403
     assert (await post(coordinator, "pipelines/999/retry")).json() == {"message": "404 Not found"}
+
+
+async def test_python_gitlab_drives_the_actions(coordinator):
+    """The real client: job.cancel/retry/play/trace, pipeline.cancel/retry."""
+    import asyncio
+
+    import gitlab
+
+    pipeline = await start(
+        coordinator,
+        """
+build: {stage: build, script: make}
+ship: {stage: deploy, script: ship, when: manual, allow_failure: false}
+""",
+    )
+    gl = gitlab.Gitlab(coordinator.url, private_token=ALICE)
+    project = gl.projects.get("acme/app", lazy=True)
+    build = await take(coordinator)
+    assert build is not None
+    await patch_trace(coordinator, build["id"], build["token"], b"$ make\n", 0)
+
+    job = await asyncio.to_thread(project.jobs.get, build["id"])
+    assert await asyncio.to_thread(job.trace) == b"$ make\n"
+    await asyncio.to_thread(job.cancel)
+    await asyncio.to_thread(job.refresh)
+    assert job.status == "canceled"
+
+    retried = await asyncio.to_thread(job.retry)
+    assert retried["status"] == "pending" and retried["id"] != build["id"]
+    await finish(coordinator, await take(coordinator) or {})
+
+    ship = await asyncio.to_thread(project.jobs.get, (await job_ids(coordinator, pipeline["id"]))["ship"])
+    assert ship.status == "manual"
+    await asyncio.to_thread(ship.play)
+    await asyncio.to_thread(ship.refresh)
+    assert ship.status == "pending"
+
+    remote = await asyncio.to_thread(project.pipelines.get, pipeline["id"])
+    await asyncio.to_thread(remote.cancel)
+    await asyncio.to_thread(remote.refresh)
+    assert remote.status == "canceled"
+    await asyncio.to_thread(remote.retry)
+    await asyncio.to_thread(remote.refresh)
+    assert remote.status == "manual"  # the canceled manual job comes back waiting for its play
+    with pytest.raises(gitlab.GitlabJobRetryError) as refused:
+        await asyncio.to_thread(project.jobs.get(build["id"], lazy=True).retry)
+    assert refused.value.response_code == 403
