@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,6 +34,24 @@ class Database:
     async def create_all(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(SQLModel.metadata.create_all)
+
+    async def stale_tables(self) -> list[str]:
+        """Tables an older mockcoord made: ``name (missing, columns)`` for each that lacks a model column
+        (``create_all`` adds missing tables, never missing columns)."""
+
+        def check(conn: Connection) -> list[str]:
+            found = inspect(conn)
+            stale = []
+            for table in SQLModel.metadata.sorted_tables:
+                if not found.has_table(table.name):
+                    continue
+                have = {column["name"] for column in found.get_columns(table.name)}
+                if missing := [c.name for c in table.columns if c.name not in have]:
+                    stale.append(f"{table.name} ({', '.join(missing)})")
+            return stale
+
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(check)
 
     async def drop_all(self) -> None:
         async with self.engine.begin() as conn:

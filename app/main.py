@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import make_url
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import (
@@ -54,6 +55,16 @@ async def start(settings: Settings, journal: Journal, faults: FaultRegistry) -> 
         ).start()
         settings.object_store.connection.endpoint = embedded.endpoint
     db = Database(settings.resolved_database_url)
+    if stale := await db.stale_tables():
+        if embedded is None:  # the rows may point at objects that still exist: never drop them unasked
+            await db.dispose()
+            where = make_url(settings.resolved_database_url).render_as_string()  # password hidden
+            raise RuntimeError(
+                f"the database {where} was made by an older mockcoord ({'; '.join(stale)} missing); "
+                "give it an empty database, or drop its tables"
+            )
+        log.info("the database was made by an older mockcoord (%s): recreating its tables", "; ".join(stale))
+        await db.drop_all()
     await db.create_all()
     raw_store = await open_store(settings)
     store = JournaledStore(FaultyStore(raw_store, faults), journal)
