@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -19,8 +18,8 @@ from app.api.params import optional_boolean
 from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_project
 from app.api.runner_jobs import request_params, server_url
 from app.errors import bad_request, forbidden, param_error
-from app.models import AccessLevel, BuildTraceChunk, FileType, JobArtifact, Pipeline
-from app.services import job_actions, jobs_finder
+from app.models import AccessLevel, Pipeline
+from app.services import job_actions, jobs_finder, traces
 from app.services.api_auth import ApiUser
 from app.services.artifact_files import artifact_key
 from app.services.pipeline_present import Presenter, has_warnings, pipeline_users
@@ -112,18 +111,12 @@ async def job_trace(request: Request) -> Response:
         access = await user_project(request, session, current)
         if not access.can_read_build():
             raise forbidden()
-        job = (await jobs_finder.find_build(session, access.project_id, job_id)).job
-        chunk = (await session.exec(select(BuildTraceChunk).where(BuildTraceChunk.build_id == job.id))).first()
-        archived = (
-            await session.exec(
-                select(JobArtifact).where(JobArtifact.job_id == job.id, JobArtifact.file_type == FileType.trace)
-            )
-        ).first()
+        await jobs_finder.find_build(session, access.project_id, job_id)
+        chunk = await traces.live_chunk(session, job_id)
+        stored = None if chunk is not None else await traces.archived(session, job_id)
     headers = {"Content-Disposition": f'infile; filename="{job_id}.log"'}
-    if chunk is None and archived is not None:
-        return StreamingResponse(
-            state.store.iter_range(artifact_key(archived)), media_type="text/plain", headers=headers
-        )
+    if stored is not None:
+        return StreamingResponse(state.store.iter_range(artifact_key(stored)), media_type="text/plain", headers=headers)
     return Response(bytes(chunk.raw_data) if chunk else b"", media_type="text/plain", headers=headers)
 
 

@@ -139,18 +139,25 @@ async def update_state(state: AppState, session: AsyncSession, job: Build, updat
     return 200
 
 
+async def live_chunk(session: AsyncSession, job_id: int) -> BuildTraceChunk | None:
+    """The trace while the job runs (until it is archived)."""
+    return (await session.exec(select(BuildTraceChunk).where(BuildTraceChunk.build_id == job_id))).first()
+
+
+async def archived(session: AsyncSession, job_id: int) -> JobArtifact | None:
+    """The job's ``trace`` artifact, once archived."""
+    query = select(JobArtifact).where(JobArtifact.job_id == job_id, JobArtifact.file_type == FileType.trace)
+    return (await session.exec(query)).first()
+
+
 async def archive(state: AppState, session: AsyncSession, job: Build) -> JobArtifact | None:
     """The live trace becomes the ``trace`` artifact (``job.log``, raw) and the chunk goes.
     Nothing happens without a trace, or when the job already has one archived."""
-    chunk = (await session.exec(select(BuildTraceChunk).where(BuildTraceChunk.build_id == job.id))).first()
+    assert job.id is not None
+    chunk = await live_chunk(session, job.id)
     if chunk is None:
         return None
-    existing = (
-        await session.exec(
-            select(JobArtifact.id).where(JobArtifact.job_id == job.id, JobArtifact.file_type == FileType.trace)
-        )
-    ).first()
-    if existing is not None:
+    if await archived(session, job.id) is not None:
         await session.delete(chunk)
         await session.commit()
         return None
