@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from app.api.entities import job_entity
 from app.api.params import optional_boolean
-from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_project
+from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_job, user_project
 from app.api.runner_jobs import request_params, server_url
 from app.errors import bad_request, forbidden, param_error
-from app.models import AccessLevel, Pipeline
+from app.models import AccessLevel, Build, Pipeline
 from app.services import job_actions, jobs_finder, traces
 from app.services.api_auth import ApiUser
 from app.services.artifact_files import artifact_key
@@ -48,9 +49,10 @@ def _play_variables(raw: Any) -> list[job_actions.PlayVariable]:
     return found
 
 
-async def _job_response(request: Request, access: ProjectAccess, job_id: int, status: int) -> Response:
-    async with get_state(request).db.session() as session:
-        record = await jobs_finder.find_build(session, access.project_id, job_id)
+async def _job_entity(
+    request: Request, session: AsyncSession, access: ProjectAccess, job: Build, status: int
+) -> Response:
+    record = (await jobs_finder.preload(session, [job]))[0]
     return JSONResponse(job_entity(record, entity_context(request, access)), status_code=status)
 
 
@@ -63,26 +65,22 @@ async def cancel_job(request: Request) -> Response:
         access = await user_project(request, session, current)
         if not access.can_update_build():  # authorize_cancel_builds!
             raise forbidden()
-        job = (await jobs_finder.find_build(session, access.project_id, job_id)).job
+        job = await jobs_finder.find_job(session, access.project_id, job_id)
         if force and not access.has_access(AccessLevel.MAINTAINER):
             raise forbidden()
-        await job_actions.cancel(state, session, job, force=force)
-    return await _job_response(request, access, job_id, 201)
+        job = await job_actions.cancel(state, session, job, force=force)
+        return await _job_entity(request, session, access, job, 201)
 
 
 async def retry_job(request: Request) -> Response:
     async with get_state(request).db.session() as session:
-        current = await asker(request, session, job_token_allowed=False, authenticate=True)
-        job_id = path_integer(request, "job_id")
-        access = await user_project(request, session, current)
-        job = (await jobs_finder.find_build(session, access.project_id, job_id)).job
-        if not access.can_update_build():  # authorize!(:retry_job, job)
+        access, job = await user_job(request, session, None)
+        if not access.can_update_build():  # authorize!(:retry_job, job), after the lookup
             raise forbidden()
         if not job_actions.retryable(job):
             raise forbidden("Job is not retryable")
-        clone = await job_actions.retry(session, job, _user_id(current))
-        assert clone.id is not None
-    return await _job_response(request, access, clone.id, 201)
+        clone = await job_actions.retry(session, job, _user_id(access.current))
+        return await _job_entity(request, session, access, clone, 201)
 
 
 async def play_job(request: Request) -> Response:
@@ -93,69 +91,61 @@ async def play_job(request: Request) -> Response:
         access = await user_project(request, session, current)
         if not access.can_read_build():  # authorize_read_builds!
             raise forbidden()
-        job = (await jobs_finder.find_build(session, access.project_id, job_id)).job
+        job = await jobs_finder.find_job(session, access.project_id, job_id)
         if not access.can_update_build():  # authorize!(:play_job, job)
             raise forbidden()
         if not job_actions.playable(job):
             raise bad_request("400 Bad request - Unplayable Job")
         await job_actions.play(session, job, _user_id(current), variables)
-    return await _job_response(request, access, job_id, 200)
+        return await _job_entity(request, session, access, job, 200)  # the played job, even when retried
 
 
 async def job_trace(request: Request) -> Response:
     """The raw log: the live chunk while the job runs, then the archived ``trace`` artifact."""
     state = get_state(request)
     async with state.db.session() as session:
-        current = await asker(request, session, job_token_allowed=False, authenticate=True)
-        job_id = path_integer(request, "job_id")
-        access = await user_project(request, session, current)
-        if not access.can_read_build():
-            raise forbidden()
-        await jobs_finder.find_build(session, access.project_id, job_id)
-        chunk = await traces.live_chunk(session, job_id)
-        stored = None if chunk is not None else await traces.archived(session, job_id)
-    headers = {"Content-Disposition": f'infile; filename="{job_id}.log"'}
+        _, job = await user_job(request, session, ProjectAccess.can_read_build)
+        assert job.id is not None
+        chunk = await traces.live_chunk(session, job.id)
+        stored = None if chunk is not None else await traces.archived(session, job.id)
+    headers = {"Content-Disposition": f'infile; filename="{job.id}.log"'}
     if stored is not None:
         return StreamingResponse(state.store.iter_range(artifact_key(stored)), media_type="text/plain", headers=headers)
     return Response(bytes(chunk.raw_data) if chunk else b"", media_type="text/plain", headers=headers)
 
 
-async def _pipeline_response(request: Request, access: ProjectAccess, pipeline_id: int, status: int) -> Response:
-    async with get_state(request).db.session() as session:
-        pipeline = await session.get(Pipeline, pipeline_id, populate_existing=True)
-        assert pipeline is not None
-        presenter = await Presenter.for_project(session, access.project, server_url(request).url)
-        user = (await pipeline_users(session, [pipeline])).get(pipeline.user_id) if pipeline.user_id else None  # type: ignore[arg-type]
-        body = presenter.full(pipeline, user, await has_warnings(session, pipeline))
-    return JSONResponse(body, status_code=status)
+async def _pipeline_for_update(request: Request, session: AsyncSession) -> tuple[ProjectAccess, Pipeline]:
+    current = await asker(request, session, job_token_allowed=False, authenticate=True)
+    pipeline_id = path_integer(request, "pipeline_id")
+    access = await user_project(request, session, current)
+    pipeline = await jobs_finder.find_pipeline(session, access.project_id, pipeline_id)
+    if not access.can_update_build():  # authorize! :update_pipeline / :cancel_pipeline
+        raise forbidden()
+    return access, pipeline
 
 
-async def _pipeline_for_update(request: Request) -> tuple[ProjectAccess, Pipeline, ApiUser | None]:
-    async with get_state(request).db.session() as session:
-        current = await asker(request, session, job_token_allowed=False, authenticate=True)
-        pipeline_id = path_integer(request, "pipeline_id")
-        access = await user_project(request, session, current)
-        pipeline = await jobs_finder.find_pipeline(session, access.project_id, pipeline_id)
-        if not access.can_update_build():  # authorize! :update_pipeline / :cancel_pipeline
-            raise forbidden()
-    return access, pipeline, current
+async def _pipeline_entity(
+    request: Request, session: AsyncSession, access: ProjectAccess, pipeline: Pipeline, status: int
+) -> Response:
+    await session.refresh(pipeline)
+    presenter = await Presenter.for_project(session, access.project, server_url(request).url)
+    user = (await pipeline_users(session, [pipeline])).get(pipeline.user_id) if pipeline.user_id else None  # type: ignore[arg-type]
+    return JSONResponse(presenter.full(pipeline, user, await has_warnings(session, pipeline)), status_code=status)
 
 
 async def cancel_pipeline(request: Request) -> Response:
     state = get_state(request)
-    access, pipeline, _ = await _pipeline_for_update(request)
     async with state.db.session() as session:
+        access, pipeline = await _pipeline_for_update(request, session)
         await job_actions.cancel_pipeline(state, session, pipeline)
-    assert pipeline.id is not None
-    return await _pipeline_response(request, access, pipeline.id, 200)
+        return await _pipeline_entity(request, session, access, pipeline, 200)
 
 
 async def retry_pipeline(request: Request) -> Response:
-    access, pipeline, current = await _pipeline_for_update(request)
     async with get_state(request).db.session() as session:
-        await job_actions.retry_pipeline(session, pipeline, _user_id(current))
-    assert pipeline.id is not None
-    return await _pipeline_response(request, access, pipeline.id, 201)
+        access, pipeline = await _pipeline_for_update(request, session)
+        await job_actions.retry_pipeline(session, pipeline, _user_id(access.current))
+        return await _pipeline_entity(request, session, access, pipeline, 201)
 
 
 routes = [

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from app import clock
 from app.api.entities import job_entity
-from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_project
+from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_job, user_project
 from app.errors import APIError, forbidden, not_found, param_error
 from app.journal import note_step
 from app.models import ArtifactLocked
@@ -133,16 +133,12 @@ async def keep(request: Request) -> Response:
     """``POST /projects/:id/jobs/:job_id/artifacts/keep``: 200 with the job."""
     state = get_state(request)
     async with state.db.session() as session:
-        current = await asker(request, session, job_token_allowed=False, authenticate=True)
-        job_id = path_integer(request, "job_id")
-        access = await user_project(request, session, current)
-        if not access.can_update_build():
-            raise forbidden()
-        record = await jobs_finder.find_build(session, access.project_id, job_id)
-        if record.archive is None or artifacts_expired(record.job):
+        access, job = await user_job(request, session, ProjectAccess.can_update_build)
+        record = (await jobs_finder.preload(session, [job]))[0]
+        if record.archive is None or artifacts_expired(job):
             raise not_found()
-        await artifacts_expire.keep_artifacts(session, record.job)
-        record = await jobs_finder.find_build(session, access.project_id, job_id)
+        await artifacts_expire.keep_artifacts(session, job)
+        record = await jobs_finder.find_build(session, access.project_id, job.id)  # type: ignore[arg-type]
     return JSONResponse(job_entity(record, entity_context(request, access)))
 
 
@@ -150,14 +146,9 @@ async def delete_job_artifacts(request: Request) -> Response:
     """``DELETE /projects/:id/jobs/:job_id/artifacts``: 204; rows to ``ci_deleted_objects``."""
     state = get_state(request)
     async with state.db.session() as session:
-        current = await asker(request, session, job_token_allowed=False, authenticate=True)
-        job_id = path_integer(request, "job_id")
-        access = await user_project(request, session, current)
-        if not access.can_destroy_artifacts():
-            raise forbidden()
-        await jobs_finder.find_build(session, access.project_id, job_id)
+        access, job = await user_job(request, session, ProjectAccess.can_destroy_artifacts)
         await artifacts_destroy.reject_if_build_artifacts_size_refreshing(session, access.project_id)
-        deleted = await artifacts_destroy.delete_job_artifacts(session, job_id)
+        deleted = await artifacts_destroy.delete_job_artifacts(session, job.id)  # type: ignore[arg-type]
     note_step(f"Destroyed {deleted} artifacts; their files wait in ci_deleted_objects")
     return Response(status_code=204)
 

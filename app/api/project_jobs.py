@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from app.api.entities import job_entity
 from app.api.pagination import PageParams, page_params, pagination_headers
 from app.api.params import optional_boolean
-from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_project
+from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_job, user_project
 from app.errors import forbidden, param_error
 from app.services import jobs_finder
 from app.services.jobs_finder import AVAILABLE_STATUSES, Page
@@ -70,12 +70,8 @@ async def list_project_jobs(request: Request) -> Response:
 
 async def get_project_job(request: Request) -> Response:
     async with get_state(request).db.session() as session:
-        current = await asker(request, session, job_token_allowed=False, authenticate=True)
-        job_id = path_integer(request, "job_id")
-        access = await user_project(request, session, current)
-        if not access.can_read_build():
-            raise forbidden()
-        record = await jobs_finder.find_build(session, access.project_id, job_id)
+        access, job = await user_job(request, session, ProjectAccess.can_read_build)
+        record = (await jobs_finder.preload(session, [job]))[0]
     return JSONResponse(job_entity(record, entity_context(request, access)))
 
 

@@ -7,6 +7,7 @@ the raw path and decodes parameters afterwards, so ``%2F`` stays inside one segm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -19,7 +20,9 @@ from app.api.entities import EntityContext
 from app.api.params import integer
 from app.api.runner_jobs import server_url
 from app.auth import credentials
-from app.errors import unauthorized
+from app.errors import forbidden, unauthorized
+from app.models import Build
+from app.services import jobs_finder
 from app.services.api_auth import ApiUser, find_current_user
 from app.services.project_access import ProjectAccess, find_project
 
@@ -60,6 +63,19 @@ async def asker(
 async def user_project(request: Request, session: AsyncSession, current: ApiUser | None) -> ProjectAccess:
     """``user_project``: 404 ``Project Not Found`` / the job token's 403, as ``find_project!``."""
     return await find_project(session, request.path_params["id"], current)
+
+
+async def user_job(
+    request: Request, session: AsyncSession, authorized: Callable[[ProjectAccess], bool] | None
+) -> tuple[ProjectAccess, Build]:
+    """A user's ``/projects/:id/jobs/:job_id`` route (no job tokens): ``authenticate!``, the ``job_id``
+    parameter, ``user_project``, ``authorize!`` (when the route checks before the lookup), ``find_build!``."""
+    current = await asker(request, session, job_token_allowed=False, authenticate=True)
+    job_id = path_integer(request, "job_id")
+    access = await user_project(request, session, current)
+    if authorized is not None and not authorized(access):
+        raise forbidden()
+    return access, await jobs_finder.find_job(session, access.project_id, job_id)
 
 
 def path_integer(request: Request, name: str) -> int:

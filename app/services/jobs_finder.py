@@ -129,12 +129,17 @@ async def pipeline_jobs(
     return await _page(session, _scoped(query, scope), page, per_page, count=True)
 
 
-async def find_build(session: AsyncSession, project_id: int, job_id: int) -> JobRecord:
-    """``find_build!``: ``user_project.builds.find(id)``."""
+async def find_job(session: AsyncSession, project_id: int, job_id: int) -> Build:
+    """``find_build!``: ``user_project.builds.find(id)``, the row alone."""
     job = await session.get(Build, job_id)
     if job is None or job.project_id != project_id:
         raise record_not_found()
-    return (await preload(session, [job]))[0]
+    return job
+
+
+async def find_build(session: AsyncSession, project_id: int, job_id: int) -> JobRecord:
+    """``find_build!`` with what the Job entity reads."""
+    return (await preload(session, [await find_job(session, project_id, job_id)]))[0]
 
 
 async def latest_successful_build_for_ref(session: AsyncSession, project_id: int, job_name: str, ref: str) -> JobRecord:
