@@ -37,16 +37,26 @@ class JournalMiddleware:
             entry.bytes_in += len(message.get("body", b""))
             return message
 
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
+            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            entry.status = entry.status or 500
+            self.journal.record(entry)
+
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
             elif message["type"] == "http.response.body":
                 entry.bytes_out += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    record()  # before the client holds the whole answer, so it can check the journal at once
             await send(message)
 
         try:
             await self.app(scope, counting_receive, counting_send)
         finally:
-            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            entry.status = entry.status or 500
-            self.journal.record(entry)
+            if not recorded:
+                record()

@@ -107,7 +107,37 @@ class Workhorse:
                     await send({**message, "more_body": True})
                     await linger(counted_receive)
                     message = {"type": "http.response.body", "body": b""}
+                if not message.get("more_body", False):
+                    finish()  # journaled before the client holds the whole answer, so it can check at once
             await send(message)
+
+        started, wall_started = time.monotonic(), time.time()
+        done = False
+
+        def finish() -> None:
+            """The access log line and the journal entry, once per request."""
+            nonlocal done
+            done = True
+            self.state.log.info(
+                "access",
+                status=outcome["status"],
+                duration_ms=int((time.monotonic() - started) * 1000),
+                written_bytes=outcome["written"],
+                remote_ip=(scope.get("client") or ("", 0))[0],
+                user_agent=req.header("user-agent") or "",
+            )
+            self.state.journal.record(
+                "workhorse",
+                req.method,
+                req.path,
+                query=query,
+                headers=headers,
+                correlation_id=request_id,
+                started=wall_started,
+                status=outcome["status"],
+                bytes_in=outcome["read"],
+                bytes_out=outcome["written"],
+            )
 
         limit = self.state.settings.client_max_body_size
         req = Request(
@@ -120,7 +150,6 @@ class Workhorse:
             request_id,
             raw_path=scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0],
         )
-        started, wall_started = time.monotonic(), time.time()
         try:
             if (declared := declared_too_large(dict(headers), limit)) is not None:
                 raise ClientBodyTooLarge(limit, declared)
@@ -145,26 +174,8 @@ class Workhorse:
             if not req.response_started:
                 await fail(tracked_send, 500, "Internal Server Error")
         finally:
-            self.state.log.info(
-                "access",
-                status=outcome["status"],
-                duration_ms=int((time.monotonic() - started) * 1000),
-                written_bytes=outcome["written"],
-                remote_ip=(scope.get("client") or ("", 0))[0],
-                user_agent=req.header("user-agent") or "",
-            )
-            self.state.journal.record(
-                "workhorse",
-                req.method,
-                req.path,
-                query=query,
-                headers=headers,
-                correlation_id=request_id,
-                started=wall_started,
-                status=outcome["status"],
-                bytes_in=outcome["read"],
-                bytes_out=outcome["written"],
-            )
+            if not done:
+                finish()
             request_fields.reset(token)
 
     async def _route(self, req: Request) -> None:
