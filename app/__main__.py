@@ -1,5 +1,5 @@
 """``python -m app`` is ``mockcoord``."""
 
-from app.cli import main
+from mockctl.cli import main
 
 main()

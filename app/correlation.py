@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import journal
+current: ContextVar[str] = ContextVar("correlation_id", default="")  # Labkit::Correlation::CorrelationId.current_id
 
 
 class CorrelationIdMiddleware:
@@ -20,7 +21,7 @@ class CorrelationIdMiddleware:
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
         correlation_id = incoming or secrets.token_hex(13).upper().encode()[:26]
         scope.setdefault("state", {})["correlation_id"] = correlation_id.decode("latin-1")
-        journal.correlation_id.set(correlation_id.decode("latin-1"))
+        current.set(correlation_id.decode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

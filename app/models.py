@@ -512,7 +512,7 @@ class JobVariable(SQLModel, table=True):
 
 class ProjectCiConfig(SQLModel, table=True):
     """The project's ``.gitlab-ci.yml`` until projects have repositories: GitLab reads it
-    from the repository at the pipeline's sha (see ``app.services.ci_source``)."""
+    from the repository at the pipeline's sha (see ``app.services.ci.config_source``)."""
 
     __tablename__ = "mockcoord_project_ci_configs"
     id: int | None = Field(default=None, primary_key=True)

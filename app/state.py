@@ -8,22 +8,18 @@ from fastapi import Request
 
 from app.config import Settings
 from app.db import Database
-from app.journal import Journal
+from app.instrumentation import Instrument
 from app.storage import ArtifactStore
-from app.storage.embedded_s3 import EmbeddedS3
-from mockctl.faults import FaultRegistry
 
 
 @dataclass
 class AppState:
     settings: Settings
     db: Database
-    store: ArtifactStore
+    store: ArtifactStore  # as the instrument wrapped it
     secret: bytes
-    journal: Journal
-    faults: FaultRegistry
-    raw_store: ArtifactStore  # the store itself, unjournaled and unfaulted (the object-storage door)
-    embedded_s3: EmbeddedS3 | None = field(default=None)
+    raw_store: ArtifactStore  # the store itself, as no instrument sees it
+    instrument: Instrument = field(default_factory=Instrument)
 
 
 def get_state(request: Request) -> AppState:

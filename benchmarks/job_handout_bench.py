@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 
 from app.config import Settings
-from app.stack import running_stack
-from app.storage.embedded_s3 import free_port
+from mockctl.embedded_s3 import free_port
+from mockctl.stack import running_stack
 
 ADMIN = "glpat-bench-admin-token"
 RUNNERS = 10

@@ -11,17 +11,14 @@ import re
 import tempfile
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 
 from runner_client.archive import ArchiveError, extract
+from runner_client.connection import Connection
 from runner_client.profile import status_line
 from runner_client.responses import ArtifactsError, message_from_json_or_xml
 from runner_client.transport import TransportError
-
-if TYPE_CHECKING:
-    from runner_client.client import ArtifactsClient
 
 MESSAGE = "Downloading artifacts from coordinator..."
 RANGE_SIZE = 16 << 20
@@ -48,7 +45,7 @@ _FATAL = {
 class _Attempt:
     """One download attempt into ``dest`` (truncated first, like ``os.Create``)."""
 
-    def __init__(self, client: ArtifactsClient, job_id: int, token: str, dest: Path, direct: bool) -> None:
+    def __init__(self, client: Connection, job_id: int, token: str, dest: Path, direct: bool) -> None:
         self.client, self.job_id, self.token, self.dest, self.direct = client, job_id, token, dest, direct
         self.log = client.log
         self.url = f"{client.api_url}jobs/{job_id}/artifacts?{'direct_download=true' if direct else ''}"
@@ -188,7 +185,7 @@ class _Attempt:
 
 
 async def download_artifacts(
-    client: ArtifactsClient,
+    client: Connection,
     job_id: int,
     token: str,
     *,

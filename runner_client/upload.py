@@ -7,17 +7,14 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from runner_client.archive import archive_writer, artifact_filename, threaded_stream
+from runner_client.connection import Connection
 from runner_client.files import enumerate_files
 from runner_client.progress import Meter
 from runner_client.responses import ArtifactsError, message_from_json
 from runner_client.transport import Backoff, TransportError
-
-if TYPE_CHECKING:
-    from runner_client.client import ArtifactsClient
 
 DEFAULT_TRIES = 3
 SERVICE_UNAVAILABLE_TRIES = 6
@@ -97,7 +94,7 @@ class MultipartBody:
 
 
 async def upload_raw(
-    client: ArtifactsClient, job_id: int, token: str, body: MultipartBody, options: UploadOptions
+    client: Connection, job_id: int, token: str, body: MultipartBody, options: UploadOptions
 ) -> tuple[UploadState, str]:
     """One try; returns the state and, for a transport error, its text."""
     url = f"{client.api_url}jobs/{job_id}/artifacts?{options.query()}"
@@ -144,7 +141,7 @@ async def upload_raw(
 
 
 async def upload_artifacts(
-    client: ArtifactsClient,
+    client: Connection,
     job_id: int,
     token: str,
     paths: list[str],

@@ -22,11 +22,11 @@ import uvicorn
 
 from app.config import Settings
 from app.db import Database
-from app.main import create_app
-from app.services.reset import reset
 from app.state import AppState
-from app.storage.embedded_s3 import EmbeddedS3, free_port
 from app.workhorse_api import sign
+from mockctl.embedded_s3 import EmbeddedS3, free_port
+from mockctl.rails import create_app
+from mockctl.reset import reset
 
 pytest_plugins = ["pytester"]
 

@@ -15,10 +15,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from app.api.runner_jobs import server_url
-from app.auth import basic_auth
-from app.services import git_http_backend
-from app.services.git_access import CHALLENGE, GitAccessDenied, authorize
-from app.services.repositories import disk_path
+from app.auth.auth_finders import basic_auth
+from app.services.git import http_backend
+from app.services.git.git_access import CHALLENGE, GitAccessDenied, authorize
+from app.services.git.repositories import disk_path
 from app.state import get_state
 
 INFO_REFS = "info/refs"
@@ -52,7 +52,7 @@ class GitEndpoint:
             await PlainTextResponse(exc.message, exc.status, headers)(scope, receive, send)
             return
         path_info = f"/{disk_path(project.id)}.git/{self.action}"  # type: ignore[arg-type]
-        await git_http_backend.serve(scope, receive, send, state.settings.repositories_path, path_info)
+        await http_backend.serve(scope, receive, send, state.settings.repositories_path, path_info)
 
 
 routes = [

@@ -14,18 +14,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from app.api.entities import job_entity
+from app.api.entities.job import job_entity
+from app.api.entities.pipeline import Presenter, has_warnings, pipeline_users
 from app.api.params import optional_boolean
 from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_job, user_project
 from app.api.runner_jobs import request_params, server_url
+from app.auth.api_guard import ApiUser
 from app.errors import bad_request, forbidden, param_error
+from app.finders import jobs_finder
+from app.finders.project_finder import ProjectAccess
 from app.models import AccessLevel, Build, Pipeline
-from app.services import job_actions, jobs_finder, traces
-from app.services.api_auth import ApiUser
-from app.services.artifact_files import artifact_key
-from app.services.pipeline_present import Presenter, has_warnings, pipeline_users
-from app.services.project_access import ProjectAccess
+from app.services.ci import job_actions, traces
 from app.state import get_state
+from app.uploaders.job_artifact_uploader import artifact_key
 
 
 def _user_id(current: ApiUser | None) -> int | None:

@@ -16,17 +16,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app import clock
-from app.api.entities import job_entity
+from app.api.entities.job import job_entity
+from app.api.file_helpers import present_artifact, send_artifacts_entry
 from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_job, user_project
 from app.errors import APIError, forbidden, not_found, param_error
-from app.journal import note_step
+from app.finders import jobs_finder
+from app.finders.jobs_finder import JobRecord, artifacts_expired
+from app.finders.project_finder import ProjectAccess
+from app.instrumentation import note_step
 from app.models import ArtifactLocked
-from app.services import artifacts_destroy, artifacts_expire, jobs_finder
-from app.services.artifact_files import artifact_key
-from app.services.artifacts_present import present_artifact, send_artifacts_entry
-from app.services.jobs_finder import JobRecord, artifacts_expired
-from app.services.project_access import ProjectAccess
+from app.services.ci.job_artifacts import delete_service, expire_project_build_artifacts_service, keep_artifacts
+from app.services.projects.build_artifacts_size_refresh import reject_if_build_artifacts_size_refreshing
 from app.state import AppState, get_state
+from app.uploaders.job_artifact_uploader import artifact_key
 
 
 def bad_request() -> APIError:
@@ -137,7 +139,7 @@ async def keep(request: Request) -> Response:
         record = (await jobs_finder.preload(session, [job]))[0]
         if record.archive is None or artifacts_expired(job):
             raise not_found()
-        await artifacts_expire.keep_artifacts(session, job)
+        await keep_artifacts.keep_artifacts(session, job)
         record = await jobs_finder.find_build(session, access.project_id, job.id)  # type: ignore[arg-type]
     return JSONResponse(job_entity(record, entity_context(request, access)))
 
@@ -147,8 +149,8 @@ async def delete_job_artifacts(request: Request) -> Response:
     state = get_state(request)
     async with state.db.session() as session:
         access, job = await user_job(request, session, ProjectAccess.can_destroy_artifacts)
-        await artifacts_destroy.reject_if_build_artifacts_size_refreshing(session, access.project_id)
-        deleted = await artifacts_destroy.delete_job_artifacts(session, job.id)  # type: ignore[arg-type]
+        await reject_if_build_artifacts_size_refreshing(session, access.project_id)
+        deleted = await delete_service.delete_job_artifacts(session, job.id)  # type: ignore[arg-type]
     note_step(f"Destroyed {deleted} artifacts; their files wait in ci_deleted_objects")
     return Response(status_code=204)
 
@@ -162,8 +164,10 @@ async def delete_project_artifacts(request: Request) -> Response:
         access = await user_project(request, session, current)
         if not access.can_destroy_artifacts():
             raise forbidden()
-        await artifacts_destroy.reject_if_build_artifacts_size_refreshing(session, access.project_id)
-        expired = await artifacts_expire.expire_project_artifacts(session, access.project_id, clock.now())
+        await reject_if_build_artifacts_size_refreshing(session, access.project_id)
+        expired = await expire_project_build_artifacts_service.expire_project_artifacts(
+            session, access.project_id, clock.now()
+        )
     note_step(f"Expired {expired} unlocked artifacts")
     return JSONResponse({"message": "202 Accepted"}, status_code=202)
 

@@ -1,6 +1,5 @@
 """Pipelines (``lib/api/ci/pipelines.rb``): create one from the project's ``.gitlab-ci.yml``,
-list them, show one; and the mock's own ``/-/mock/projects/:id/ci_config`` to give a
-project a config without a repository (or in place of its ``.gitlab-ci.yml``).
+list them, show one.
 
 ``:id`` is a project id or its URL-encoded full path, as in GitLab.
 """
@@ -20,18 +19,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.api.mock import require_admin
+from app.api.entities.pipeline import Presenter, has_warnings, pipeline_users
 from app.api.params import integer
 from app.api.project_request import asker, user_project
 from app.api.runner_jobs import request_params, server_url
-from app.errors import APIError, forbidden, not_found, param_error
+from app.errors import APIError, forbidden, param_error
+from app.finders.project_finder import ProjectAccess
 from app.models import BuildStatus, Pipeline, User
-from app.services import ci_config
-from app.services.ci_source import set_project_ci_config, store_ci_config
-from app.services.permissions import can_create_pipeline
-from app.services.pipeline_create import VARIABLE_TYPES, PipelineError, Variable, create_pipeline
-from app.services.pipeline_present import Presenter, has_warnings, pipeline_users
-from app.services.project_access import ProjectAccess, lookup_project
+from app.policies.project_policy import can_create_pipeline
+from app.services.ci.create_pipeline_service import VARIABLE_TYPES, PipelineError, Variable, create_pipeline
 from app.state import get_state
 
 SCOPES = {"running", "pending", "finished", "branches", "tags"}
@@ -216,40 +212,8 @@ def _pagination_headers(request: Request, page: int, per_page: int, total: int) 
     }
 
 
-async def put_ci_config(request: Request) -> Response:
-    """The project's ``.gitlab-ci.yml``: 200 with what it defines; 400 when the body is not
-    a YAML mapping, 422 when the config is invalid (every message in ``errors``)."""
-    state = await require_admin(request, get_state(request))
-    async with state.db.session() as session:
-        project = await lookup_project(session, request.path_params["id"])
-        if project is None:
-            raise not_found("Project")
-        content = (await request.body()).decode("utf-8", errors="replace")
-        try:
-            config = await set_project_ci_config(session, project, content)
-        except ci_config.ConfigError as exc:
-            status = 400 if isinstance(exc, ci_config.FormatError) else 422
-            return JSONResponse({"message": exc.errors[0], "errors": exc.errors}, status_code=status)
-        await session.commit()
-        return JSONResponse({"project_id": project.id, **config.summary()})
-
-
-async def delete_ci_config(request: Request) -> Response:
-    """Forget the project's config: its next pipeline is 'Missing CI config file'."""
-    state = await require_admin(request, get_state(request))
-    async with state.db.session() as session:
-        project = await lookup_project(session, request.path_params["id"])
-        if project is None:
-            raise not_found("Project")
-        await store_ci_config(session, project, None)
-        await session.commit()
-    return Response(status_code=204)
-
-
 routes = [
     Route("/api/v4/projects/{id:path}/pipeline", create, methods=["POST"]),
     Route("/api/v4/projects/{id:path}/pipelines", index, methods=["GET"]),
     Route("/api/v4/projects/{id:path}/pipelines/{pipeline_id}", show, methods=["GET"]),
-    Route("/-/mock/projects/{id:path}/ci_config", put_ci_config, methods=["PUT"]),
-    Route("/-/mock/projects/{id:path}/ci_config", delete_ci_config, methods=["DELETE"]),
 ]

@@ -15,14 +15,14 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.api.entities import job_entity
+from app.api.entities.job import job_entity
 from app.api.pagination import PageParams, page_params, pagination_headers
 from app.api.params import optional_boolean
 from app.api.project_request import GrapeRoute, asker, entity_context, path_integer, user_job, user_project
 from app.errors import forbidden, param_error
-from app.services import jobs_finder
-from app.services.jobs_finder import AVAILABLE_STATUSES, Page
-from app.services.project_access import ProjectAccess
+from app.finders import jobs_finder
+from app.finders.jobs_finder import AVAILABLE_STATUSES, Page
+from app.finders.project_finder import ProjectAccess
 from app.state import get_state
 
 

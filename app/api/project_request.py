@@ -16,15 +16,15 @@ from starlette.requests import Request
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from app.api.entities import EntityContext
+from app.api.entities.job import EntityContext
 from app.api.params import integer
 from app.api.runner_jobs import server_url
-from app.auth import credentials
+from app.auth.api_guard import ApiUser, find_current_user
+from app.auth.auth_finders import credentials
 from app.errors import forbidden, unauthorized
+from app.finders import jobs_finder
+from app.finders.project_finder import ProjectAccess, find_project
 from app.models import Build
-from app.services import jobs_finder
-from app.services.api_auth import ApiUser, find_current_user
-from app.services.project_access import ProjectAccess, find_project
 
 READ_METHODS = {"GET", "HEAD"}
 

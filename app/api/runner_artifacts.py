@@ -16,15 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.api.file_helpers import present_artifact
 from app.api.params import boolean, enum_value, integer
-from app.auth import credentials, runner_job_token
+from app.auth.auth_finders import credentials, runner_job_token
+from app.auth.dependent_job import authorize_download
+from app.auth.runner_helpers import authenticate_job
 from app.errors import bad_request, forbidden, param_error
 from app.models import Accessibility, FileFormat, FileType
-from app.services import artifacts_create
-from app.services.artifacts_create import UploadedFile, UploadParams
-from app.services.artifacts_present import present_artifact
-from app.services.download_auth import authorize_download
-from app.services.job_auth import authenticate_job
+from app.services.ci.job_artifacts import create_service
+from app.services.ci.job_artifacts.create_service import UploadedFile, UploadParams
 from app.state import AppState, get_state
 from app.workhorse_api import (
     INTERNAL_API_CONTENT_TYPE,
@@ -69,7 +69,7 @@ async def authorize(request: Request) -> Response:
     require_gitlab_workhorse(request, state)
     async with state.db.session() as session:
         ctx = await authenticate_job(session, id, runner_job_token(request))
-        body = await artifacts_create.authorize(state, session, ctx, params)
+        body = await create_service.authorize(state, session, ctx, params)
     return JSONResponse(body, media_type=INTERNAL_API_CONTENT_TYPE)
 
 
@@ -111,7 +111,7 @@ async def upload(request: Request) -> Response:
         if file is None:
             raise param_error("file is missing")
         metadata = _uploaded(form, "metadata", rewritten, state.secret)
-        await artifacts_create.create(state, session, ctx, params, file, metadata)
+        await create_service.create(state, session, ctx, params, file, metadata)
     return Response(b"201", status_code=201, media_type="application/json")
 
 

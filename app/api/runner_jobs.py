@@ -16,11 +16,11 @@ from starlette.routing import Route
 
 from app.api.params import integer, optional_boolean
 from app.api.runner_artifacts import job_id
+from app.auth.runner_helpers import authenticate_job
 from app.errors import APIError, bad_request, param_error
-from app.services import job_queue, runner_registration, traces
-from app.services.job_auth import authenticate_job
-from app.services.job_payload import ServerURL, build_payload
-from app.services.runner_registration import ACCESS_LEVELS, Registration
+from app.presenters.build_runner_presenter import ServerURL, build_payload
+from app.services.ci import register_job_service, register_runner_service, traces
+from app.services.ci.register_runner_service import ACCESS_LEVELS, Registration
 from app.state import get_state
 
 RUNNER_TOKEN_HEADER = "runner-token"
@@ -108,25 +108,25 @@ async def register(request: Request) -> Response:
         active=(not paused) if paused is not None else (active if active is not None else True),
     )
     async with get_state(request).db.session() as session:
-        runner = await runner_registration.register(session, token, spec)
-    return JSONResponse(runner_registration.details(runner), status_code=201)
+        runner = await register_runner_service.register(session, token, spec)
+    return JSONResponse(register_runner_service.details(runner), status_code=201)
 
 
 async def verify(request: Request) -> Response:
     params = await request_params(request)
     token = runner_token(request, params)
     async with get_state(request).db.session() as session:
-        runner = await runner_registration.authenticate_runner(session, token)
-        await runner_registration.heartbeat(session, runner)
-    return JSONResponse(runner_registration.details(runner), status_code=200)
+        runner = await register_runner_service.authenticate_runner(session, token)
+        await register_runner_service.heartbeat(session, runner)
+    return JSONResponse(register_runner_service.details(runner), status_code=200)
 
 
 async def unregister(request: Request) -> Response:
     params = await request_params(request)
     token = runner_token(request, params)
     async with get_state(request).db.session() as session:
-        runner = await runner_registration.authenticate_runner(session, token)
-        await runner_registration.unregister(session, runner)
+        runner = await register_runner_service.authenticate_runner(session, token)
+        await register_runner_service.unregister(session, runner)
     return Response(status_code=204)
 
 
@@ -137,14 +137,14 @@ async def request_job(request: Request) -> Response:
     token = runner_token(request, params)
     last_update = _string(params, "last_update")
     async with get_state(request).db.session() as session:
-        runner = await runner_registration.authenticate_runner(session, token)
-        await runner_registration.heartbeat(session, runner, params.get("info"))
-        current = await job_queue.queue_value(session, runner)
+        runner = await register_runner_service.authenticate_runner(session, token)
+        await register_runner_service.heartbeat(session, runner, params.get("info"))
+        current = await register_job_service.queue_value(session, runner)
         if not runner.active:
             return _no_content(current)
         if last_update and last_update == current:
             return _no_content(last_update)
-        job = await job_queue.assign(session, runner)
+        job = await register_job_service.assign(session, runner)
         if job is None:
             return _no_content(current)
         payload = await build_payload(session, job, runner, server_url(request), get_state(request).settings)

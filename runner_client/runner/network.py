@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from runner_client.client import api_url
+from runner_client.connection import api_url
 from runner_client.log import RunnerLog
 from runner_client.profile import RunnerProfile, get_profile, status_line
 from runner_client.responses import message_from_json

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import select
 
 from app.models import Build, FileType, JobArtifact
-from app.services.artifact_files import artifact_key
+from app.uploaders.job_artifact_uploader import artifact_key
 from tests.conftest import Coordinator
 
 REGISTRATION_TOKEN = "GR1348941-builtin-runner"

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.services.reset import reset
-from app.storage.embedded_s3 import free_port
+from mockctl.embedded_s3 import free_port
+from mockctl.reset import reset
 from tests.conftest import Coordinator, serve_app
 from workhorse.app import create_app
 from workhorse.config import WorkhorseSettings

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from app.flow_reproduce import reproduce
+from mockctl.flow_reproduce import reproduce
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.conftest import Stack
 

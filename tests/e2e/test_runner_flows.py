@@ -14,7 +14,7 @@ import httpx
 from sqlmodel import select
 
 from app.models import FileType, JobArtifact
-from app.services.artifact_files import artifact_key
+from app.uploaders.job_artifact_uploader import artifact_key
 from tests.e2e.conftest import Stack
 from tests.rails.helpers import job, pipeline_scenario, zip_bytes
 from tests.workhorse.helpers import file_body

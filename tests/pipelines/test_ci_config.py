@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.ci_config import ConfigError, FormatError, Need, process
+from app.lib.ci_config import ConfigError, FormatError, Need, process
 
 ERRORS = [
     # YAML itself

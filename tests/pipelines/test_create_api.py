@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from app.finders.project_finder import lookup_project
 from app.models import Build, BuildNeed, PipelineVariable, SchedulingType
-from app.services.ci_source import store_ci_config
-from app.services.project_access import lookup_project
+from app.services.ci.config_source import store_ci_config
 from tests.conftest import ADMIN_TOKEN
 from tests.pipelines.helpers import (
     ALICE,

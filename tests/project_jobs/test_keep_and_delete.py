@@ -21,7 +21,7 @@ from app.models import (
     JobArtifact,
     ProjectStatistics,
 )
-from app.services.artifact_files import artifact_key
+from app.uploaders.job_artifact_uploader import artifact_key
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.conftest import Stack
 from tests.project_jobs.helpers import call, client, jobs_by, scenario, token

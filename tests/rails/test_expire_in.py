@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.services.expire_in import DurationParseError, expire_at, parse_duration
+from app.lib.chronic_duration import DurationParseError, expire_at, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,8 @@ from sqlalchemy import text
 
 from app.config import Settings
 from app.db import Database
-from app.journal import Journal
 from app.main import start, stop
-from mockctl.faults import FaultRegistry
+from mockctl.instrument import RailsInstrument
 
 
 async def old_database(tmp_path: Path) -> str:
@@ -30,7 +29,7 @@ async def test_a_configured_store_keeps_its_rows_and_is_told_why(tmp_path: Path)
     url = await old_database(tmp_path)
     settings = Settings(data_dir=tmp_path, database_url=url, object_store={"enabled": False})
     with pytest.raises(RuntimeError) as refused:
-        await start(settings, Journal(10), FaultRegistry())
+        await start(settings, RailsInstrument(settings))
     assert "was made by an older mockcoord (p_ci_builds (retried) missing)" in str(refused.value)
     assert "give it an empty database" in str(refused.value)
     db = Database(url)
@@ -41,7 +40,7 @@ async def test_a_configured_store_keeps_its_rows_and_is_told_why(tmp_path: Path)
 async def test_the_embedded_store_recreates_the_tables(tmp_path: Path) -> None:
     url = await old_database(tmp_path)
     settings = Settings(data_dir=tmp_path, database_url=url, embedded_s3=True)
-    state = await start(settings, Journal(10), FaultRegistry())
+    state = await start(settings, RailsInstrument(settings))
     try:
         assert await state.db.stale_tables() == []
     finally:

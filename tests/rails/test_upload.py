@@ -18,8 +18,8 @@ from app.models import (
     PendingDirectUpload,
     ProjectStatistics,
 )
-from app.services.artifact_files import artifact_key
 from app.storage import StorageError
+from app.uploaders.job_artifact_uploader import artifact_key
 from tests.conftest import Coordinator
 from tests.rails.helpers import (
     authorize,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.auth import token_digest
+from app.auth.auth_finders import token_digest
 from app.models import PersonalAccessToken
-from app.services import git_access
+from app.services.git import git_access
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.conftest import Stack
 from tests.repositories.conftest import LOCAL_ONLY

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.services import repositories
+from app.services.git import repositories
 from tests.conftest import ADMIN_TOKEN
 from tests.repositories.conftest import LOCAL_ONLY
 from tests.repositories.helpers import ALICE_TOKEN, FILES, basic, repo_scenario

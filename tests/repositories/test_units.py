@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.cli import anchor_repository_paths
 from app.models import Build
-from app.services.git_http_backend import cgi_environment
-from app.services.job_payload import git_depth, refspecs
-from app.services.repositories import CommitInfo
+from app.presenters.build_runner_presenter import git_depth, refspecs
+from app.services.git.http_backend import cgi_environment
+from app.services.git.repositories import CommitInfo
+from mockctl.cli.instance import anchor_repository_paths
 
 
 def test_refspecs():

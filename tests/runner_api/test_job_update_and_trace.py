@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from app.models import Build, JobArtifact, ProjectStatistics
-from app.services.artifact_files import artifact_key
+from app.uploaders.job_artifact_uploader import artifact_key
 from tests.runner_api.helpers import lifecycle_scenario, patch_trace, request_job, update_job
 
 

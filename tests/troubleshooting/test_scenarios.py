@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from app import troubleshooting
-from app.cli import cli
+from mockctl import troubleshooting
+from mockctl.cli import cli
 
 SCENARIOS = troubleshooting.available()
 

@@ -1,0 +1,1 @@
+"""Grape entities (``lib/api/entities``): keys in GitLab's order."""

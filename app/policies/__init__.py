@@ -1,0 +1,1 @@
+"""GitLab's declarative policies (``app/policies``): pure rules over facts loaded elsewhere."""

@@ -1,0 +1,1 @@
+"""GitLab's presenters (``app/presenters``): a model as one consumer must see it."""

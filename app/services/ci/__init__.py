@@ -1,0 +1,1 @@
+"""``Ci::`` services: pipelines, jobs, runners, traces."""

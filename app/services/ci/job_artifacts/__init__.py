@@ -1,0 +1,1 @@
+"""``Ci::JobArtifacts::`` services: create, destroy, delete, expire."""

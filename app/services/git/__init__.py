@@ -1,0 +1,2 @@
+"""Repositories and git over HTTP (GitLab's Gitaly and ``Gitlab::GitAccess``, played by dulwich
+and ``git http-backend``)."""

@@ -1,0 +1,1 @@
+"""``Projects::`` services and ``ProjectStatistics`` updates."""

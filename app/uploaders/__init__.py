@@ -1,0 +1,1 @@
+"""GitLab's CarrierWave uploaders (``app/uploaders``): where an upload's bytes live."""

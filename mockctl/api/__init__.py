@@ -1,0 +1,1 @@
+"""The control plane's HTTP routes under ``/-/mock/`` (GitLab has no counterpart)."""

@@ -1,0 +1,32 @@
+"""The ``mockcoord`` command: the top of the house, one module per command group.
+
+Each group imports the application lazily, inside its commands, so ``mockcoord --help``
+answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mockctl.cli import flows, instance, servers, troubleshoot
+from runner_client import cli as runner_cli
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
+cli.command()(servers.serve)
+cli.command()(servers.rails)
+cli.command()(servers.workhorse)
+# gitlab-runner's artifact helpers, from the runner side of the wire (runner_client).
+cli.command("artifacts-uploader")(runner_cli.artifacts_uploader)
+cli.command("artifacts-downloader")(runner_cli.artifacts_downloader)
+# The built-in runner: `mockcoord runner register|run` (runner_client.runner).
+cli.add_typer(runner_cli.runner_app, name="runner", help="A gitlab-runner work-alike: register, run (shell executor).")
+cli.add_typer(flows.app, name="flows")
+cli.command()(troubleshoot.troubleshoot)
+cli.command()(instance.seed)
+cli.command()(instance.reset)
+
+
+def main() -> None:
+    sys.exit(cli())

@@ -1,0 +1,76 @@
+"""What every ``mockcoord`` command group shares: the console, option types, settings from
+flags, the loopback guard and calls to a running coordinator's control plane.
+
+Kept light: ``mockcoord --help`` imports this and nothing heavier (application modules are
+imported inside the commands that need them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from app.config import DEFAULT_ADMIN_TOKEN
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+console = Console(highlight=False, soft_wrap=True)
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (MOCKCOORD_HOST).")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (MOCKCOORD_DATA_DIR).")]
+DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy async URL (MOCKCOORD_DATABASE_URL).")]
+
+
+def build_settings(**flags: Any) -> Settings:
+    """Flags override ``MOCKCOORD_*`` variables; flags left unset leave them alone."""
+    from app.config import Settings
+
+    storage = flags.pop("storage", None)
+    connection = {k: flags.pop(k) for k in ("endpoint", "region", "path_style") if flags.get(k) is not None}
+    for key in ("endpoint", "region", "path_style"):
+        flags.pop(key, None)
+    object_store: dict[str, Any] = {}
+    if storage is not None:
+        object_store["enabled"] = storage == "s3"
+    if flags.get("proxy_download") is not None:
+        object_store["proxy_download"] = flags.pop("proxy_download")
+    flags.pop("proxy_download", None)
+    bucket = flags.pop("bucket", None)
+    if bucket:
+        object_store["objects"] = {"artifacts": {"bucket": bucket}}
+    if connection:
+        object_store["connection"] = connection
+    if object_store:
+        flags["object_store"] = object_store
+    return Settings(**{k: v for k, v in flags.items() if v is not None})
+
+
+def refuse_unsafe_bind(settings: Settings) -> None:
+    if not settings.binds_only_loopback() and settings.admin_token == DEFAULT_ADMIN_TOKEN:
+        console.print(
+            f"[red]Refusing to bind {settings.host} with the default admin token.[/red] "
+            "Set MOCKCOORD_ADMIN_TOKEN or --admin-token."
+        )
+        raise typer.Exit(2)
+
+
+UrlOpt = Annotated[str, typer.Option("--url", envvar="MOCKCOORD_URL", help="Coordinator base URL.")]
+TokenOpt = Annotated[str, typer.Option("--admin-token", envvar="MOCKCOORD_ADMIN_TOKEN", help="Admin token.")]
+
+
+def admin_call(method: str, url: str, token: str, path: str, body: Any = None) -> Any:
+    import httpx
+
+    try:
+        res = httpx.request(method, url.rstrip("/") + path, json=body, headers={"PRIVATE-TOKEN": token}, timeout=120)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach {url}: {exc}[/red]")
+        raise typer.Exit(1) from None
+    if res.status_code >= 400:
+        console.print(f"[red]{res.status_code}[/red] {res.text}")
+        raise typer.Exit(1)
+    return res.json()

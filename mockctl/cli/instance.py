@@ -1,0 +1,37 @@
+"""``mockcoord seed`` and ``reset``: load a scenario into, or empty, a running coordinator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mockctl.cli.common import DEFAULT_ADMIN_TOKEN, TokenOpt, UrlOpt, admin_call, console
+
+
+def anchor_repository_paths(data: Any, base: Path) -> None:
+    """A relative ``projects[].repository.path`` is read from the scenario file's folder."""
+    for project in (data.get("projects") if isinstance(data, dict) else None) or []:
+        repository = project.get("repository") if isinstance(project, dict) else None
+        if isinstance(repository, dict) and isinstance(repository.get("path"), str):
+            repository["path"] = str((base / repository["path"]).resolve())
+
+
+def seed(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Scenario (YAML or JSON).")],
+    url: UrlOpt = "http://127.0.0.1:3000",
+    admin_token: TokenOpt = DEFAULT_ADMIN_TOKEN,
+) -> None:
+    """Load a scenario into a running coordinator (atomic: all or nothing)."""
+    import yaml
+
+    data = yaml.safe_load(file.read_text())
+    anchor_repository_paths(data, file.parent)
+    console.print_json(json.dumps(admin_call("POST", url, admin_token, "/-/mock/seed", data)))
+
+
+def reset(url: UrlOpt = "http://127.0.0.1:3000", admin_token: TokenOpt = DEFAULT_ADMIN_TOKEN) -> None:
+    """Empty a running coordinator: database and storage."""
+    console.print_json(json.dumps(admin_call("POST", url, admin_token, "/-/mock/reset")))

@@ -1,0 +1,161 @@
+"""``mockcoord serve``, ``rails`` and ``workhorse``: the coordinator's processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mockctl.cli.common import DataDirOpt, DbOpt, HostOpt, build_settings, console, refuse_unsafe_bind
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.state import AppState
+    from mockctl.seed.demo import DemoInfo
+
+
+def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started: float) -> None:
+    from mockctl.instrument import instrument
+
+    settings = state.settings
+    console.print(f"[bold green]mockcoord is ready[/bold green] in {time.monotonic() - started:.2f}s")
+    console.print(f"  coordinator   {base_url}   (Workhorse; Rails behind it on 127.0.0.1:{settings.rails_port})")
+    embedded = " (embedded, in memory: each start begins empty)" if instrument(state).embedded_s3 else ""
+    storage = (
+        f"S3 {settings.object_store.connection.endpoint} bucket {settings.object_store.artifacts_bucket}{embedded}"
+        if settings.object_store.enabled
+        else f"local {settings.artifacts_path}"
+    )
+    console.print(f"  storage       {storage}")
+    console.print(f"  database      {settings.resolved_database_url}")
+    console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
+    console.print(f"  logs          {settings.data_dir.resolve() / 'log' / 'workhorse.log'}")
+    if demo is None:
+        return
+    url = f"{base_url}/api/v4/jobs/{demo.build_job_id}/artifacts"
+    console.print(
+        f"\nDemo: job {demo.build_job_id} ({demo.project}, build) has an archive; "
+        f"job {demo.test_job_id} (test) is running with token {demo.test_job_token}"
+    )
+    console.print("  direct download (302 to object storage):")
+    console.print(f"    curl -i -H 'JOB-TOKEN: {demo.test_job_token}' '{url}?direct_download=true'")
+    console.print("  proxied download (Workhorse send-url):")
+    console.print(
+        f"    curl -sS -o artifacts.zip -H 'JOB-TOKEN: {demo.test_job_token}' '{url}' && unzip -l artifacts.zip",
+    )
+
+
+def serve(
+    host: HostOpt = None,
+    port: Annotated[int | None, typer.Option("--port", help="Front-door port (MOCKCOORD_WORKHORSE_PORT).")] = None,
+    rails_port: Annotated[int | None, typer.Option(help="Rails port (MOCKCOORD_RAILS_PORT).")] = None,
+    s3_port: Annotated[int | None, typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).")] = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+    storage: Annotated[str | None, typer.Option(help="'s3' (object storage) or 'local' (disk).")] = None,
+    s3_endpoint: Annotated[str | None, typer.Option(help="External S3 endpoint; unset: embedded moto.")] = None,
+    s3_region: Annotated[str | None, typer.Option(help="Object storage region.")] = None,
+    bucket: Annotated[str | None, typer.Option(help="Artifacts bucket ('bucket' or 'bucket/prefix').")] = None,
+    path_style: Annotated[bool | None, typer.Option("--path-style/--virtual-host-style")] = None,
+    proxy_download: Annotated[bool | None, typer.Option("--proxy-download/--no-proxy-download")] = None,
+    admin_token: Annotated[str | None, typer.Option(help="Admin PRIVATE-TOKEN (MOCKCOORD_ADMIN_TOKEN).")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="Scenario file (YAML or JSON) to load.")] = None,
+    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load the demo scenario.")] = True,
+    log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
+) -> None:
+    """Start object storage, Rails and Workhorse, load the demo scenario, print how to use it."""
+    if storage not in (None, "s3", "local"):
+        raise typer.BadParameter("--storage must be 's3' or 'local'")
+    settings = build_settings(
+        host=host,
+        workhorse_port=port,
+        rails_port=rails_port,
+        s3_port=s3_port,
+        data_dir=data_dir,
+        database_url=database_url,
+        storage=storage,
+        endpoint=s3_endpoint,
+        region=s3_region,
+        bucket=bucket,
+        path_style=path_style,
+        proxy_download=proxy_download,
+        admin_token=admin_token,
+        log_level=log_level,
+    )
+    refuse_unsafe_bind(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, scenario, demo))
+
+
+async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
+    from mockctl.seed.demo import load_scenario_file, prepare_demo
+    from mockctl.stack import running_stack
+
+    started = time.monotonic()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; as KeyboardInterrupt it lets
+    # the stack stop Workhorse instead of orphaning it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        async with running_stack(settings) as stack:
+            info = await prepare_demo(stack.state) if demo and scenario is None else None
+            if scenario is not None:
+                console.print_json(json.dumps(await load_scenario_file(stack.state, scenario)))
+            print_banner(stack.state, stack.url, info, started)
+            sys.stdout.flush()
+            await stack.wait()
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+def rails(
+    host: HostOpt = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (MOCKCOORD_RAILS_PORT).")] = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Start the Rails layer alone (several can share one PostgreSQL and one bucket)."""
+    import uvicorn
+
+    from mockctl.rails import create_app
+
+    settings = build_settings(host=host, rails_port=port, data_dir=data_dir, database_url=database_url)
+    refuse_unsafe_bind(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.rails_port,
+        log_level=settings.log_level,
+        server_header=False,
+    )
+
+
+def workhorse(
+    rails_url: Annotated[str, typer.Option(help="Where Rails listens.")] = "http://127.0.0.1:3001",
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    secret_file: Annotated[Path, typer.Option(help="GitLab's .gitlab_workhorse_secret, shared with Rails.")] = Path(
+        ".mockcoord/.gitlab_workhorse_secret"
+    ),
+    client_max_body_size: Annotated[int, typer.Option(help="NGINX-style body limit in bytes; 0 = off.")] = 0,
+) -> None:
+    """Start Workhorse alone, in front of a Rails started elsewhere."""
+    from workhorse.__main__ import run
+    from workhorse.config import WorkhorseSettings
+
+    run(
+        WorkhorseSettings(
+            listen_host=host,
+            listen_port=port,
+            rails_url=rails_url,
+            secret_file=secret_file,
+            client_max_body_size=client_max_body_size,
+        )
+    )

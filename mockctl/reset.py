@@ -1,0 +1,22 @@
+"""``POST /-/mock/reset``: an empty instance again, database and storage alike."""
+
+from __future__ import annotations
+
+from app import clock
+from app.fixtures import bootstrap
+from app.services.git import repositories
+from app.state import AppState
+from mockctl.instrument import instrument
+
+
+async def reset(state: AppState) -> None:
+    instrument(state).faults.clear()  # first: a storage fault must not stop the bucket from being emptied
+    await state.db.truncate_all()
+    await state.store.clear()
+    await repositories.remove_all(state.settings)
+    state.settings.uploads_path.mkdir(parents=True, exist_ok=True)
+    clock.reset()
+    instrument(state).journal.clear()
+
+    async with state.db.session() as session:
+        await bootstrap(session, state.settings.admin_token)

@@ -1,0 +1,1 @@
+"""Scenarios: the format, applying one atomically, and the demo ``serve`` loads."""

@@ -1,0 +1,70 @@
+"""The whole coordinator running on loopback: Rails in this process, Workhorse in its own.
+
+``mockcoord serve`` keeps it up until interrupted; ``mockcoord flows reproduce`` starts
+one for a single scenario when no coordinator URL is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from app.config import Settings
+from app.state import AppState
+from app.workhorse_api import ensure_secret
+from mockctl.front_door import start_workhorse, stop_workhorse, wait_ready
+from mockctl.rails import create_app
+
+
+@dataclass
+class RunningStack:
+    state: AppState
+    url: str
+    rails: asyncio.Task[None]
+
+    async def wait(self) -> None:
+        """Until Rails stops (a signal, or the server exiting)."""
+        await self.rails
+
+
+async def _start_rails(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], AppState]:
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=settings.rails_port,
+            log_level=settings.log_level,
+            lifespan="on",
+            server_header=False,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            raise RuntimeError(f"Rails could not start on 127.0.0.1:{settings.rails_port}")
+        await asyncio.sleep(0.02)
+    return server, task, app.state.mockcoord
+
+
+@asynccontextmanager
+async def running_stack(settings: Settings) -> AsyncIterator[RunningStack]:
+    """Raises RuntimeError with a readable reason when a part cannot start."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_secret(settings.secret_file)
+    workhorse = await start_workhorse(settings)
+    try:
+        server, task, state = await _start_rails(settings)
+        try:
+            url = f"http://{settings.host}:{settings.workhorse_port}"
+            await wait_ready(workhorse, url.replace("0.0.0.0", "127.0.0.1"))
+            yield RunningStack(state, url, task)
+        finally:
+            server.should_exit = True
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await stop_workhorse(workhorse)
