@@ -24,7 +24,16 @@ from app.errors import bad_request, forbidden, param_error
 from app.finders import jobs_finder
 from app.finders.project_finder import ProjectAccess
 from app.models import AccessLevel, Build, Pipeline
-from app.services.ci import job_actions, traces
+from app.services.ci import (
+    build_cancel_service,
+    cancel_pipeline_service,
+    play_build_service,
+    retry_job_service,
+    retry_pipeline_service,
+    traces,
+)
+from app.services.ci.build_state import playable, retryable
+from app.services.ci.retry_job_service import PlayVariable
 from app.state import get_state
 from app.uploaders.job_artifact_uploader import artifact_key
 
@@ -33,7 +42,7 @@ def _user_id(current: ApiUser | None) -> int | None:
     return current.user.id if current is not None else None
 
 
-def _play_variables(raw: Any) -> list[job_actions.PlayVariable]:
+def _play_variables(raw: Any) -> list[PlayVariable]:
     """``optional :job_variables_attributes, type: Array do requires :key, :value, type: String``."""
     if raw is None:
         return []
@@ -46,7 +55,7 @@ def _play_variables(raw: Any) -> list[job_actions.PlayVariable]:
                 raise param_error(f"job_variables_attributes[{i}][{name}] is missing")
             if isinstance(item[name], dict | list):
                 raise param_error(f"job_variables_attributes[{i}][{name}] is invalid")
-        found.append(job_actions.PlayVariable(str(item["key"]), str(item["value"])))
+        found.append(PlayVariable(str(item["key"]), str(item["value"])))
     return found
 
 
@@ -69,7 +78,7 @@ async def cancel_job(request: Request) -> Response:
         job = await jobs_finder.find_job(session, access.project_id, job_id)
         if force and not access.has_access(AccessLevel.MAINTAINER):
             raise forbidden()
-        job = await job_actions.cancel(state, session, job, force=force)
+        job = await build_cancel_service.cancel(state, session, job, force=force)
         return await _job_entity(request, session, access, job, 201)
 
 
@@ -78,9 +87,9 @@ async def retry_job(request: Request) -> Response:
         access, job = await user_job(request, session, None)
         if not access.can_update_build():  # authorize!(:retry_job, job), after the lookup
             raise forbidden()
-        if not job_actions.retryable(job):
+        if not retryable(job):
             raise forbidden("Job is not retryable")
-        clone = await job_actions.retry(session, job, _user_id(access.current))
+        clone = await retry_job_service.retry(session, job, _user_id(access.current))
         return await _job_entity(request, session, access, clone, 201)
 
 
@@ -95,9 +104,9 @@ async def play_job(request: Request) -> Response:
         job = await jobs_finder.find_job(session, access.project_id, job_id)
         if not access.can_update_build():  # authorize!(:play_job, job)
             raise forbidden()
-        if not job_actions.playable(job):
+        if not playable(job):
             raise bad_request("400 Bad request - Unplayable Job")
-        await job_actions.play(session, job, _user_id(current), variables)
+        await play_build_service.play(session, job, _user_id(current), variables)
         return await _job_entity(request, session, access, job, 200)  # the played job, even when retried
 
 
@@ -138,14 +147,14 @@ async def cancel_pipeline(request: Request) -> Response:
     state = get_state(request)
     async with state.db.session() as session:
         access, pipeline = await _pipeline_for_update(request, session)
-        await job_actions.cancel_pipeline(state, session, pipeline)
+        await cancel_pipeline_service.cancel_pipeline(state, session, pipeline)
         return await _pipeline_entity(request, session, access, pipeline, 200)
 
 
 async def retry_pipeline(request: Request) -> Response:
     async with get_state(request).db.session() as session:
         access, pipeline = await _pipeline_for_update(request, session)
-        await job_actions.retry_pipeline(session, pipeline, _user_id(access.current))
+        await retry_pipeline_service.retry_pipeline(session, pipeline, _user_id(access.current))
         return await _pipeline_entity(request, session, access, pipeline, 201)
 
 
