@@ -65,7 +65,7 @@ async def start_workhorse(settings: Settings) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "workhorse",
+        "mockctl.workhorse",
         env={**os.environ, **workhorse_env(settings)},
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )

@@ -1,15 +1,16 @@
-"""``python -m workhorse``: serve Workhorse with uvicorn (uvloop + httptools when installed)."""
+"""``python -m workhorse``: serve plain Workhorse with uvicorn (uvloop + httptools when installed)."""
 
 import uvicorn
 
 from workhorse.app import create_app
 from workhorse.config import WorkhorseSettings
+from workhorse.instrumentation import Instrument
 
 
-def run(settings: WorkhorseSettings) -> None:
+def run(settings: WorkhorseSettings, instrument: Instrument | None = None) -> None:
     """Serve until interrupted; Workhorse writes its own JSON access log, so uvicorn's is off."""
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, instrument),
         host=settings.listen_host,
         port=settings.listen_port,
         access_log=False,

@@ -6,8 +6,6 @@ from typing import Any
 
 import httpx
 
-from mockctl.asgi import apply as apply_fault
-from mockctl.faults import FaultRegistry
 from workhorse import proxy
 from workhorse.config import WorkhorseSettings
 from workhorse.httpio import (
@@ -21,7 +19,7 @@ from workhorse.httpio import (
     linger,
     respond,
 )
-from workhorse.journal import Journal
+from workhorse.instrumentation import Instrument
 from workhorse.limits import NGINX_413_BODY, ClientBodyTooLarge, declared_too_large, limited_receive
 from workhorse.log import JsonLog, mask_uri, request_fields
 from workhorse.secret import load_secret
@@ -47,25 +45,7 @@ class Workhorse:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            rule = None
-            if not scope["path"].startswith("/-/"):
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-                rule = self.state.faults.fire("workhorse", scope["method"], scope["path"], headers)
-            if rule is None:
-                await self._http(scope, receive, send)
-                return
-            await apply_fault(rule, self._http, scope, receive, send)
-            if rule.status is not None or rule.drop:  # answered without reaching _http: journal it here
-                self.state.journal.record(
-                    "workhorse",
-                    scope["method"],
-                    scope["path"],
-                    correlation_id="",
-                    started=time.time(),
-                    status=rule.status or 0,
-                    query=scope.get("query_string", b"").decode("latin-1"),
-                    note=f"fault {rule.id}",
-                )
+            await self.state.instrument.front_door(scope, receive, send, self._http)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -108,14 +88,14 @@ class Workhorse:
                     await linger(counted_receive)
                     message = {"type": "http.response.body", "body": b""}
                 if not message.get("more_body", False):
-                    finish()  # journaled before the client holds the whole answer, so it can check at once
+                    finish()  # told before the client holds the whole answer, so it can check at once
             await send(message)
 
         started, wall_started = time.monotonic(), time.time()
         done = False
 
         def finish() -> None:
-            """The access log line and the journal entry, once per request."""
+            """The access log line, and the instrument told, once per request."""
             nonlocal done
             done = True
             self.state.log.info(
@@ -126,15 +106,10 @@ class Workhorse:
                 remote_ip=(scope.get("client") or ("", 0))[0],
                 user_agent=req.header("user-agent") or "",
             )
-            self.state.journal.record(
-                "workhorse",
-                req.method,
-                req.path,
-                query=query,
-                headers=headers,
-                correlation_id=request_id,
-                started=wall_started,
+            self.state.instrument.served(
+                req,
                 status=outcome["status"],
+                started=wall_started,
                 bytes_in=outcome["read"],
                 bytes_out=outcome["written"],
             )
@@ -185,14 +160,9 @@ class Workhorse:
             await proxy.serve(self.state, req)
 
 
-def create_app(settings: WorkhorseSettings) -> Workhorse:
-    """Build the ASGI app; the secret file must exist and hold Rails' shared key."""
+def create_app(settings: WorkhorseSettings, instrument: Instrument | None = None) -> Workhorse:
+    """Build the ASGI app; the secret file must exist and hold Rails' shared key.
+    Without an ``instrument``, plain Workhorse (see ``workhorse.instrumentation``)."""
     return Workhorse(
-        State(
-            settings,
-            load_secret(settings.secret_file),
-            JsonLog(settings.log_file),
-            Journal(settings.journal_limit),
-            FaultRegistry(),
-        )
+        State(settings, load_secret(settings.secret_file), JsonLog(settings.log_file), instrument or Instrument())
     )

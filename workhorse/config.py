@@ -22,5 +22,6 @@ class WorkhorseSettings(BaseSettings):
     s3_secret_access_key: str = ""
     chunk_size: int = 1024 * 1024
     log_file: Path | None = None
-    # mockcoord's request journal: entries kept in memory (0 = off).
+    # Read only by mockcoord's instrument (mockctl.workhorse), not by Workhorse: entries its
+    # request journal keeps in memory (0 = off). Here so one MOCKCOORD_WORKHORSE_* set configures both.
     journal_limit: int = 10_000

@@ -4,8 +4,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from mockctl.faults import SYNC_HEADER, decode_rules
-from workhorse import journal, sendfile
+from workhorse import sendfile
 from workhorse.api import rails_headers
 from workhorse.content_headers import DETECT_HEADER
 from workhorse.httpio import Headers, Request, start, without
@@ -23,36 +22,25 @@ def _has_body(req: Request) -> bool:
 async def serve(state: State, req: Request) -> None:
     """Forward the request as it is, body streamed, and relay the answer."""
     content: AsyncIterator[bytes] | None = req.body() if _has_body(req) else None
-    headers = rails_headers(state, req)
-    if req.method == "GET" and req.path.startswith(journal.FLOWS_PREFIX):
-        headers.append((journal.JOURNAL_HEADER, state.journal.flow_header(req.path.removeprefix(journal.FLOWS_PREFIX))))
+    headers = [*rails_headers(state, req), *state.instrument.forwarding(req)]
     request = state.rails.build_request(req.method, req.path_qs, headers=headers, content=content)
     response = await state.rails.send(request, stream=True)
-    if sync := response.headers.get(SYNC_HEADER):
-        state.faults.replace(decode_rules(sync))
     try:
-        if req.method == "GET" and req.path == journal.REQUESTS_PATH and response.status_code == 200:
-            await _relay_merged_journal(state, req, response)
-        else:
-            await relay(state, req, response)
+        await relay(state, req, response)
     finally:
         await response.aclose()
-    clears = (req.method, req.path) in (("DELETE", journal.REQUESTS_PATH), ("POST", "/-/mock/reset"))
-    if clears and response.status_code < 300:
-        state.journal.clear()
-
-
-async def _relay_merged_journal(state: State, req: Request, response: httpx.Response) -> None:
-    body = state.journal.merge_into(await response.aread(), req.query)
-    headers = without(response.headers.multi_items(), {"content-length"})
-    await start(req.send, 200, [*headers, ("Content-Length", str(len(body)))])
-    await req.send({"type": "http.response.body", "body": body})
 
 
 async def relay(state: State, req: Request, response: httpx.Response) -> None:
-    """Send Rails' answer on, unless it tells Workhorse to serve a URL or a file instead."""
+    """Send Rails' answer on, unless the instrument answers instead or Rails tells Workhorse to
+    serve a URL or a file."""
+    if (body := await state.instrument.relaying(req, response)) is not None:
+        headers = without(response.headers.multi_items(), {"content-length"})
+        await start(req.send, response.status_code, [*headers, ("Content-Length", str(len(body)))])
+        await req.send({"type": "http.response.body", "body": body})
+        return
     # Instructions for Workhorse never reach the client (``headers.RemoveResponseHeaders``).
-    headers: Headers = without(response.headers.multi_items(), {SYNC_HEADER.lower(), DETECT_HEADER})
+    headers: Headers = without(response.headers.multi_items(), {DETECT_HEADER})
     send_data = response.headers.get(SEND_DATA_HEADER, "")
     if response.status_code == 200 and send_data.startswith(send_url.PREFIX):
         kept = without(headers, {SEND_DATA_HEADER, "content-length"})

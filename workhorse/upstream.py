@@ -1,4 +1,4 @@
-"""Shared state of a running Workhorse: settings, secret, log and the HTTP clients it reuses."""
+"""Shared state of a running Workhorse: settings, secret, log, instrument and the HTTP clients it reuses."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -8,9 +8,8 @@ import httpx
 from aiobotocore.session import AioSession, get_session
 from botocore.config import Config
 
-from mockctl.faults import FaultRegistry
 from workhorse.config import WorkhorseSettings
-from workhorse.journal import Journal
+from workhorse.instrumentation import Instrument
 from workhorse.log import JsonLog
 
 
@@ -21,8 +20,7 @@ class State:
     settings: WorkhorseSettings
     key: bytes
     log: JsonLog
-    journal: Journal
-    faults: FaultRegistry  # the workhorse and storage rules Rails handed over
+    instrument: Instrument
     _rails: httpx.AsyncClient | None = None
     _storage: aiohttp.ClientSession | None = None
     _s3_session: AioSession | None = None

@@ -147,7 +147,7 @@ def workhorse(
     client_max_body_size: Annotated[int, typer.Option(help="NGINX-style body limit in bytes; 0 = off.")] = 0,
 ) -> None:
     """Start Workhorse alone, in front of a Rails started elsewhere."""
-    from workhorse.__main__ import run
+    from mockctl.workhorse import run
     from workhorse.config import WorkhorseSettings
 
     run(

@@ -11,8 +11,8 @@ import pytest
 
 from mockctl.embedded_s3 import free_port
 from mockctl.reset import reset
+from mockctl.workhorse import create_app
 from tests.conftest import Coordinator, serve_app
-from workhorse.app import create_app
 from workhorse.config import WorkhorseSettings
 
 

@@ -9,12 +9,10 @@ from workhorse.upstream import State
 def record_fetch(
     state: State, req: Request, method: str, url: str, started: float, outcome: dict[str, int], note: str
 ) -> None:
-    """The object-storage call an injector made, in the journal as Workhorse's own."""
-    state.journal.record(
-        "storage",
+    """The object-storage call an injector made, told to the instrument as Workhorse's own."""
+    state.instrument.called_storage(
         method,
         urlsplit(url).path,
-        via="workhorse",
         correlation_id=req.request_id,
         started=started,
         status=outcome["status"],

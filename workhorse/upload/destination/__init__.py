@@ -2,7 +2,7 @@
 
 from typing import Protocol
 
-from mockctl.faults import InjectedCut, storage_fault
+from workhorse.instrumentation import StorageCut
 from workhorse.upload.preparer import UploadOpts
 from workhorse.upstream import State
 
@@ -27,17 +27,18 @@ class Destination(Protocol):
 
 
 async def injected_storage_status(state: State, method: str, path: str, operation: str = "") -> int | None:
-    """A ``storage`` fault on Workhorse's own storage call: a cut connection or a failed write
+    """The instrument's say on Workhorse's own storage call: a cut connection or a failed write
     raises, worded as Go words it (``write <path>: invalid argument`` with ``operation="write"``
-    and the rule's ``error``); a GET gets back the status the store should seem to answer."""
+    and the answer's ``error``); a GET gets back the status the store should seem to answer."""
     try:
-        rule = await storage_fault(state.faults, method, path)
-    except InjectedCut as exc:
+        answer = await state.instrument.calling_storage(method, path)
+    except StorageCut as exc:
         raise StorageError(str(exc)) from None
-    status = rule.status if rule else None
-    if rule and status is not None and status >= 400 and method != "GET":
-        raise StorageError(f"{operation or method} {path}: {rule.error or f'{status} (injected fault)'}")
-    return status
+    if answer is None:
+        return None
+    if answer.status >= 400 and method != "GET":
+        raise StorageError(f"{operation or method} {path}: {answer.error or f'{answer.status} (injected fault)'}")
+    return answer.status
 
 
 async def open_destination(state: State, opts: UploadOpts) -> Destination:

@@ -119,13 +119,11 @@ class Upload:
 
 
 def log_saved(state: State, saved: SavedFile, client_mode: str, opts: UploadOpts) -> None:
-    """Workhorse's ``saved file`` line, and a journal entry when the bytes went to object storage."""
+    """Workhorse's ``saved file`` line, and the instrument told when the bytes went to object storage."""
     if not saved.local_path:
-        state.journal.record(
-            "storage",
+        state.instrument.called_storage(
             "PUT",
             "/" + (opts.remote_temp_object_id or saved.remote_id),
-            via="workhorse",
             correlation_id=(request_fields.get() or {}).get("correlation_id", ""),
             started=time.time() - saved.upload_duration,
             status=200,

@@ -1,10 +1,11 @@
-"""Workhorse's part of mockcoord's request journal.
+"""Workhorse's part of mockcoord's request journal, kept in the Workhorse process.
 
-Rails keeps the journal of what reaches it; Workhorse keeps its own (requests it served,
-object-storage calls it made) and merges it in on the way out of the control plane:
-``GET /-/mock/requests`` answers gain Workhorse's entries, ``DELETE /-/mock/requests`` and
-``POST /-/mock/reset`` clear them, and ``GET /-/mock/flows/<id>`` hands Rails this
-request's entries in a header so the diagram shows all three components.
+Rails keeps the journal of what reaches it; Workhorse's instrument (``mockctl.workhorse``)
+keeps this one (requests Workhorse served, object-storage calls it made) and merges it in on
+the way out of the control plane: ``GET /-/mock/requests`` answers gain Workhorse's entries,
+``DELETE /-/mock/requests`` and ``POST /-/mock/reset`` clear them, and
+``GET /-/mock/flows/<id>`` hands Rails this request's entries in a header so the diagram
+shows all three components.
 """
 
 import base64
@@ -23,6 +24,8 @@ from mockctl.tokens import masked_headers
 JOURNAL_HEADER = "Gitlab-Workhorse-Mock-Journal"
 REQUESTS_PATH = "/-/mock/requests"
 FLOWS_PREFIX = "/-/mock/flows/"
+# Control-plane calls that empty Rails' journal; when they succeed, Workhorse's part goes too.
+CLEARING = (("DELETE", REQUESTS_PATH), ("POST", "/-/mock/reset"))
 UNJOURNALED = (REQUESTS_PATH, "/-/mock/flows", "/-/health", "/-/readiness")
 _JOB_PATH = re.compile(r"^/api/v4/jobs/(\d+)(/|$)")
 
