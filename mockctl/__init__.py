@@ -1,4 +1,4 @@
-"""mockcoord's instrument: fault rules and how to carry them out (``faults``, ``asgi``), token
-shortening (``tokens``), shared by Rails (``app``) and Workhorse; those modules import neither.
-``workhorse`` plugs them and Workhorse's journal (``workhorse_journal``) into Workhorse's one
-seam, ``workhorse.instrumentation``: Workhorse itself imports nothing from here."""
+"""mockcoord's instrument: everything GitLab has no counterpart for. It may import ``app``,
+``workhorse`` and ``runner_client``; they never import it. It reaches Rails through
+``app.instrumentation`` (``rails``, ``instrument``) and Workhorse through
+``workhorse.instrumentation`` (``workhorse``); docs/architecture.md, "The tree", maps the rest."""
