@@ -188,6 +188,8 @@ async def change_clock(request: Request, state: AppState = Depends(require_admin
             clock.advance(timedelta(seconds=parse_duration(change.advance)))
         except DurationParseError as exc:
             raise unprocessable(f"advance: {exc}") from None
+        except OverflowError:  # a datetime ends with year 9999
+            raise unprocessable(f"advance: the clock would pass the year {datetime.max.year}") from None
     elif change.set is not None:
         when = change.set if change.set.tzinfo else change.set.replace(tzinfo=UTC)
         newest = await newest_record(state)

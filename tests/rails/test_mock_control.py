@@ -59,6 +59,27 @@ async def test_seed_returns_ids_and_tokens(coordinator: Coordinator) -> None:
             "projects.0.pipelines.0.jobs.0.artifacts.0.file_type: Value error",
         ),
         ({"plan_limits": {"ci_max_artifact_size_everything": 1}}, "plan_limits: Value error, unknown plan limit"),
+        (
+            {"settings": {"default_artifacts_expire_in": "8000 years"}},
+            "settings.default_artifacts_expire_in: the expiry would fall after the year 9999",
+        ),
+        (
+            {
+                "projects": [
+                    {
+                        "path": "root/p",
+                        "pipelines": [
+                            {
+                                "jobs": [
+                                    {"name": "j", "artifacts": [{"file_type": "archive", "expire_in": "8000 years"}]}
+                                ]
+                            }
+                        ],
+                    }
+                ]
+            },
+            "projects.0.pipelines.0.jobs.0.artifacts.0.expire_in: the expiry would fall after the year 9999",
+        ),
         ({"surprise": 1}, "surprise: Extra inputs are not permitted"),
     ],
 )
