@@ -15,7 +15,10 @@ def now() -> datetime:
 
 
 def advance(delta: timedelta) -> None:
+    """Moves the clock on; ``OverflowError`` (and the clock left as it was) past year 9999."""
     global _offset
+    if datetime.max.replace(tzinfo=UTC) - now() < delta:
+        raise OverflowError("date value out of range")
     _offset += delta
 
 

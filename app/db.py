@@ -57,11 +57,14 @@ class Database:
         async with self.engine.begin() as conn:
             await conn.run_sync(SQLModel.metadata.drop_all)
 
-    async def truncate_all(self) -> None:
-        """Empty every table and restart ids, in one transaction.
+    @asynccontextmanager
+    async def emptied(self) -> AsyncIterator[AsyncSession]:
+        """A session in the transaction that empties every table and restarts ids: what it adds
+        commits with the emptying when the block ends (its own ``commit()`` does not end that
+        transaction), so a concurrent reader finds the old rows or the new ones, never none.
 
-        On PostgreSQL, DELETE plus ``setval`` in one script: TRUNCATE of every table costs
-        ~75 ms (new relfilenodes), DELETE of a test-sized instance a few."""
+        On PostgreSQL, DELETE in one script: TRUNCATE of every table costs ~75 ms (new
+        relfilenodes) and locks readers out; DELETE of a test-sized instance takes a few."""
         tables = [t.name for t in SQLModel.metadata.sorted_tables]
         deletes = [f'DELETE FROM "{name}"' for name in reversed(tables)]
         async with self.engine.begin() as conn:
@@ -72,9 +75,14 @@ class Database:
                 if has_seq.first():
                     await conn.execute(text("DELETE FROM sqlite_sequence"))
             else:
-                restarts = [f"SELECT setval(pg_get_serial_sequence('\"{name}\"', 'id'), 1, false)" for name in tables]
+                # Through SQLAlchemy first: that opens the transaction the script then runs in
+                # (sequences are not transactional either way).
+                restarts = [f"setval(pg_get_serial_sequence('\"{name}\"', 'id'), 1, false)" for name in tables]
+                await conn.execute(text(f"SELECT {', '.join(restarts)}"))
                 raw = await conn.get_raw_connection()
-                await raw.driver_connection.execute(";\n".join(deletes + restarts))
+                await raw.driver_connection.execute(";\n".join(deletes))
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                yield session
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

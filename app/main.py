@@ -62,11 +62,11 @@ async def start(settings: Settings, instrument: Instrument) -> AppState:
         raw_store=raw_store,
         instrument=instrument,
     )
-    if instrument.owns_data():
-        await db.truncate_all()  # rows left from an earlier run would point at nothing
-        await repositories.remove_all(settings)  # project ids start again: old repositories would be adopted
-    async with db.session() as session:
+    # Rows left from an earlier run would point at nothing when the instrument owns the data.
+    async with db.emptied() if instrument.owns_data() else db.session() as session:
         await bootstrap(session, settings.admin_token)
+    if instrument.owns_data():
+        await repositories.remove_all(settings)  # project ids start again: old repositories would be adopted
     return state
 
 

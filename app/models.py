@@ -175,6 +175,17 @@ def _now() -> datetime:
     return clock.now()
 
 
+ID_RANGE = range(-(2**31), 2**31)  # the id columns' ``integer`` (4 bytes on PostgreSQL)
+NO_ID = 0  # ids start at 1
+
+
+def record_id(value: int) -> int:
+    """``value`` as a key to look a record up by. An id beyond its column's type names no record
+    (ActiveRecord's lookup finds none, for ``integer`` and ``bigint`` alike), so it becomes one no
+    row has, not a database error (SQLite's ``OverflowError``, asyncpg's ``DataError``)."""
+    return value if value in ID_RANGE else NO_ID
+
+
 class User(SQLModel, table=True):
     __tablename__ = "users"
     id: int | None = Field(default=None, primary_key=True)

@@ -10,13 +10,13 @@ from mockctl.instrument import instrument
 
 
 async def reset(state: AppState) -> None:
+    """The bootstrap rows are written in the transaction that empties the tables: requests
+    running meanwhile find the admin token, the old one or the new."""
     instrument(state).faults.clear()  # first: a storage fault must not stop the bucket from being emptied
-    await state.db.truncate_all()
+    clock.reset()  # before the bootstrap rows are stamped
+    async with state.db.emptied() as session:
+        await bootstrap(session, state.settings.admin_token)
     await state.store.clear()
     await repositories.remove_all(state.settings)
     state.settings.uploads_path.mkdir(parents=True, exist_ok=True)
-    clock.reset()
     instrument(state).journal.clear()
-
-    async with state.db.session() as session:
-        await bootstrap(session, state.settings.admin_token)

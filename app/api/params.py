@@ -7,6 +7,7 @@ from enum import IntEnum
 from typing import Any, TypeVar
 
 from app.errors import param_error
+from app.models import record_id
 
 E = TypeVar("E", bound=IntEnum)
 _TRUE = {"1", "on", "t", "true", "y", "yes"}
@@ -41,6 +42,13 @@ def integer(params: Mapping[str, Any], name: str) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         raise param_error(f"{name} is invalid") from None
+
+
+def id_param(params: Mapping[str, Any], name: str) -> int:
+    """Grape's ``requires :<name>, type: Integer`` for a record's id (a route parameter)."""
+    value = integer(params, name)
+    assert value is not None
+    return record_id(value)
 
 
 def enum_value(params: Mapping[str, str], name: str, enum: type[E], default: str, allowed: set[str] | None = None) -> E:

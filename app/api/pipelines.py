@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from app.api.entities.pipeline import Presenter, has_warnings, pipeline_users
 from app.api.params import integer
-from app.api.project_request import asker, user_project
+from app.api.project_request import asker, path_integer, user_project
 from app.api.runner_jobs import request_params, server_url
 from app.errors import APIError, forbidden, param_error
 from app.finders.project_finder import ProjectAccess
@@ -121,7 +121,7 @@ async def _readable(session: AsyncSession, request: Request) -> ProjectAccess:
 
 
 async def show(request: Request) -> Response:
-    pipeline_id = integer(request.path_params, "pipeline_id")
+    pipeline_id = path_integer(request, "pipeline_id")
     async with get_state(request).db.session() as session:
         access = await _readable(session, request)
         pipeline = await session.get(Pipeline, pipeline_id)

@@ -17,7 +17,7 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from app.api.entities.job import EntityContext
-from app.api.params import integer
+from app.api.params import id_param
 from app.api.runner_jobs import server_url
 from app.auth.api_guard import ApiUser, find_current_user
 from app.auth.auth_finders import credentials
@@ -79,10 +79,8 @@ async def user_job(
 
 
 def path_integer(request: Request, name: str) -> int:
-    """Grape's ``requires :<name>, type: Integer`` for a route parameter."""
-    value = integer(request.path_params, name)
-    assert value is not None
-    return value
+    """Grape's ``requires :<name>, type: Integer`` for a route parameter (an id)."""
+    return id_param(request.path_params, name)
 
 
 def entity_context(request: Request, access: ProjectAccess) -> EntityContext:

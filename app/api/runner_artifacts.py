@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.api.file_helpers import present_artifact
-from app.api.params import boolean, enum_value, integer
+from app.api.params import boolean, enum_value, id_param, integer
 from app.auth.auth_finders import credentials, runner_job_token
 from app.auth.dependent_job import authorize_download
 from app.auth.runner_helpers import authenticate_job
@@ -37,9 +37,7 @@ from app.workhorse_api import (
 
 def job_id(request: Request) -> int:
     """Grape's ``requires :id, type: Integer``."""
-    value = integer(request.path_params, "id")
-    assert value is not None
-    return value
+    return id_param(request.path_params, "id")
 
 
 def require_gitlab_workhorse(request: Request, state: AppState) -> None:

@@ -189,10 +189,10 @@ async def patch_trace(request: Request) -> Response:
         if content_range is None:
             raise bad_request("400 Missing header Content-Range")
         body = await request.body()
+        job_status = ctx.job.status  # read before ``append``, whose rollback expires the job
         result = await traces.append(session, ctx.job, body, traces.parse_range_start(content_range))
         if result.status == 416:
             raise APIError(416, "416 Range Not Satisfiable", headers={"Range": f"0-{result.size}"})
-        job_status = ctx.job.status
     return Response(
         status_code=202,
         headers={

@@ -22,6 +22,7 @@ from app.models import (
     Namespace,
     Project,
     ProjectCiCdSetting,
+    record_id,
 )
 from app.policies.project_policy import (
     INBOUND,
@@ -113,7 +114,7 @@ async def lookup_project(session: AsyncSession, id_param: str) -> Project | None
     """``find_project``: a numeric id or a full path; projects being deleted are not found."""
     project: Project | None = None
     if INTEGER_ID.match(id_param):
-        project = await session.get(Project, int(id_param))
+        project = await session.get(Project, record_id(int(id_param)))
     elif "/" in id_param:
         project = await _project_by_full_path(session, id_param)
     return None if project is None or project.pending_delete else project

@@ -67,8 +67,15 @@ def parse_duration(text: str) -> float:
 
 
 def expire_at(expire_in: str | None, default: str, now: datetime) -> datetime | None:
-    """``expire_in || default_artifacts_expire_in``; 'never' (any case) means no expiry."""
+    """``expire_in || default_artifacts_expire_in``; 'never' (any case) means no expiry.
+
+    GitLab keeps any time PostgreSQL's timestamp holds (to year 294276); a Python datetime
+    ends with year 9999, so a later expiry is refused as a duration mockcoord cannot read."""
     value = expire_in if expire_in else default
     if value.strip().lower() == "never":
         return None
-    return now + timedelta(seconds=parse_duration(value))
+    seconds = parse_duration(value)
+    try:
+        return now + timedelta(seconds=seconds)
+    except OverflowError:
+        raise DurationParseError(f"the expiry would fall after the year {datetime.max.year}") from None

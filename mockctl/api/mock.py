@@ -20,7 +20,7 @@ from app.auth.runner_helpers import user_from_personal_access_token
 from app.errors import APIError, forbidden, not_found, unauthorized, unprocessable
 from app.lib import tokens
 from app.lib.chronic_duration import DurationParseError, parse_duration
-from app.models import Build, BuildStatus, JobArtifact, Pipeline
+from app.models import Build, BuildStatus, JobArtifact, Pipeline, record_id
 from app.state import AppState, get_state
 from mockctl import flows
 from mockctl.faults import SYNC_HEADER, FaultRule, encode_rules
@@ -188,6 +188,8 @@ async def change_clock(request: Request, state: AppState = Depends(require_admin
             clock.advance(timedelta(seconds=parse_duration(change.advance)))
         except DurationParseError as exc:
             raise unprocessable(f"advance: {exc}") from None
+        except OverflowError:  # a datetime ends with year 9999
+            raise unprocessable(f"advance: the clock would pass the year {datetime.max.year}") from None
     elif change.set is not None:
         when = change.set if change.set.tzinfo else change.set.replace(tzinfo=UTC)
         newest = await newest_record(state)
@@ -221,7 +223,7 @@ async def newest_record(state: AppState) -> datetime | None:
 async def start_job(job_id: int, state: AppState = Depends(require_admin)) -> dict[str, Any]:
     """Put a job in ``running`` with a fresh token, as if a runner had picked it up."""
     async with state.db.session() as session:
-        job = await session.get(Build, job_id)
+        job = await session.get(Build, record_id(job_id))
         if job is None:
             raise not_found("Job")
         job.status = BuildStatus.running

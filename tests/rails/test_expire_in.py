@@ -44,3 +44,10 @@ def test_never_and_default() -> None:
     assert expire_at(None, "30 days", now) == now + timedelta(days=30)
     assert expire_at("", "never", now) is None
     assert expire_at("2 hrs", "30 days", now) == now + timedelta(hours=2)
+
+
+@pytest.mark.parametrize("text", ["8000 years", "99999999999 years", "1" + "0" * 400 + " years"])
+def test_an_expiry_past_what_a_datetime_holds_is_refused(text: str) -> None:
+    with pytest.raises(DurationParseError, match="after the year 9999"):
+        expire_at(text, "30 days", datetime(2026, 1, 1, tzinfo=UTC))
+    assert expire_at("7000 years", "30 days", datetime(2026, 1, 1, tzinfo=UTC)).year == 9026  # type: ignore[union-attr]

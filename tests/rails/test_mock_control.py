@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import func, select
 
@@ -59,6 +61,27 @@ async def test_seed_returns_ids_and_tokens(coordinator: Coordinator) -> None:
             "projects.0.pipelines.0.jobs.0.artifacts.0.file_type: Value error",
         ),
         ({"plan_limits": {"ci_max_artifact_size_everything": 1}}, "plan_limits: Value error, unknown plan limit"),
+        (
+            {"settings": {"default_artifacts_expire_in": "8000 years"}},
+            "settings.default_artifacts_expire_in: the expiry would fall after the year 9999",
+        ),
+        (
+            {
+                "projects": [
+                    {
+                        "path": "root/p",
+                        "pipelines": [
+                            {
+                                "jobs": [
+                                    {"name": "j", "artifacts": [{"file_type": "archive", "expire_in": "8000 years"}]}
+                                ]
+                            }
+                        ],
+                    }
+                ]
+            },
+            "projects.0.pipelines.0.jobs.0.artifacts.0.expire_in: the expiry would fall after the year 9999",
+        ),
         ({"surprise": 1}, "surprise: Extra inputs are not permitted"),
     ],
 )
@@ -135,6 +158,29 @@ async def test_reset_empties_database_and_storage_but_keeps_admin(coordinator: C
     assert await count(c, Project) == 0 and await count(c, User) == 1
     seeded = await c.seed(pipeline_scenario())
     assert seeded["projects"]["acme/app"]["id"] == 1
+
+
+@pytest.mark.parametrize("rails", ["local"], indirect=True, scope="session")  # storage plays no part
+async def test_the_admin_token_survives_every_moment_of_a_reset(coordinator: Coordinator) -> None:
+    """Admin requests running while the instance is reset find the token, old or new: the
+    tables are emptied and the bootstrap rows written in one transaction."""
+    c = coordinator
+    resetting = True
+    statuses: list[int] = []
+
+    async def admin_reader() -> None:
+        while resetting:
+            statuses.append((await c.client.get("/-/mock/clock", headers=ADMIN)).status_code)
+
+    async def resets() -> None:
+        nonlocal resetting
+        for _ in range(5):
+            await c.seed(pipeline_scenario())
+            assert (await c.client.post("/-/mock/reset", headers=ADMIN)).status_code == 200
+        resetting = False
+
+    await asyncio.wait_for(asyncio.gather(resets(), *(admin_reader() for _ in range(4))), timeout=60)
+    assert statuses and set(statuses) == {200}, f"{statuses.count(401)} of {len(statuses)} answered 401"
 
 
 async def test_start_job_hands_out_a_token(coordinator: Coordinator) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import event, insert
 from sqlmodel import select
 
-from app.models import Build, JobArtifact, ProjectStatistics
+from app.models import Build, BuildTraceChunk, JobArtifact, ProjectStatistics
+from app.services.ci import traces
 from app.uploaders.job_artifact_uploader import artifact_key
 from tests.runner_api.helpers import lifecycle_scenario, patch_trace, request_job, update_job
 
@@ -95,6 +97,48 @@ async def test_patch_trace(coordinator):
 
     resumed = await patch_trace(coordinator, job["id"], job["token"], b"more", 12)
     assert resumed.status_code == 202 and resumed.headers["Range"] == "0-16"
+
+
+async def empty_patch(c, job: dict, content_range: str):
+    headers = {"JOB-TOKEN": job["token"], "Content-Range": content_range, "Content-Type": "text/plain"}
+    return await c.client.patch(f"/api/v4/jobs/{job['id']}/trace?debug_trace=false", headers=headers)
+
+
+async def test_empty_patch_trace(coordinator):
+    """An empty patch where the trace ends appends nothing and says so (202, the size); where it
+    does not, 416 with the size, as any misplaced patch."""
+    c = coordinator
+    _, job = await running_job(c)
+    first = await empty_patch(c, job, "0-0")
+    assert first.status_code == 202, first.text
+    assert (first.headers["Range"], first.headers["Job-Status"]) == ("0-0", "running")
+    assert first.headers["X-GitLab-Trace-Update-Interval"] == "30"
+
+    await patch_trace(c, job["id"], job["token"], b"hello", 0)
+    at_end = await empty_patch(c, job, "5-5")
+    assert at_end.status_code == 202, at_end.text
+    assert (at_end.headers["Range"], at_end.headers["Job-Status"]) == ("0-5", "running")
+    misplaced = await empty_patch(c, job, "0-0")
+    assert (misplaced.status_code, misplaced.headers["Range"]) == (416, "0-5")
+    assert misplaced.json() == {"message": "416 Range Not Satisfiable"}
+
+
+async def test_a_first_patch_that_loses_its_insert_looks_again(coordinator):
+    """Another first patch inserts the trace between this one's look and its insert (here in the
+    same transaction, so the rollback takes it away again): the failed insert is rolled back and
+    the loop looks again, reading nothing of the job the rollback expired."""
+    c = coordinator
+    _, job = await running_job(c)
+
+    def competing_insert(sync_session, _context, _instances) -> None:
+        sync_session.connection().execute(insert(BuildTraceChunk).values(build_id=job["id"], raw_data=b"y"))
+
+    async with c.state.db.session() as session:
+        build = await session.get(Build, job["id"])
+        event.listen(session.sync_session, "before_flush", competing_insert, once=True)
+        result = await traces.append(session, build, b"x", 0)
+    assert result == traces.AppendResult(202, 1)
+    assert (await patch_trace(c, job["id"], job["token"], b"z", 1)).headers["Range"] == "0-2"
 
 
 async def test_patch_trace_refused(coordinator):

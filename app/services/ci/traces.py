@@ -69,11 +69,13 @@ async def trace_size(session: AsyncSession, job_id: int) -> int:
 
 async def append(session: AsyncSession, job: Build, data: bytes, start: int) -> AppendResult:
     """Append when ``start`` is exactly the current size; otherwise nothing is written and the
-    current size is returned with 416 (gaps and overlaps alike), so the runner resumes there."""
-    assert job.id is not None
+    current size is returned with 416 (gaps and overlaps alike), so the runner resumes there.
+    A rollback expires ``job``: only the plain values taken first are read afterwards."""
+    job_id, partition_id = job.id, job.partition_id
+    assert job_id is not None
     data = mask_token(data, job.token)
     for _ in range(3):
-        query = select(BuildTraceChunk).where(BuildTraceChunk.build_id == job.id)
+        query = select(BuildTraceChunk).where(BuildTraceChunk.build_id == job_id)
         chunk = (await session.exec(query.execution_options(populate_existing=True))).first()
         current = len(chunk.raw_data) if chunk is not None else 0
         if start != current:
@@ -83,7 +85,7 @@ async def append(session: AsyncSession, job: Build, data: bytes, start: int) -> 
             await session.rollback()
             return AppendResult(202, current)
         if chunk is None:
-            session.add(BuildTraceChunk(build_id=job.id, partition_id=job.partition_id, raw_data=data))
+            session.add(BuildTraceChunk(build_id=job_id, partition_id=partition_id, raw_data=data))
             try:
                 await session.commit()
             except IntegrityError:  # a concurrent first patch won; look again
@@ -99,7 +101,7 @@ async def append(session: AsyncSession, job: Build, data: bytes, start: int) -> 
         await session.commit()
         if result.rowcount == 1:
             return AppendResult(202, len(new))
-    return AppendResult(416, await trace_size(session, job.id))
+    return AppendResult(416, await trace_size(session, job_id))
 
 
 @dataclass(frozen=True)

@@ -149,10 +149,11 @@ async def create(
     if existing is not None and file.sha256 and existing.file_sha256 == file.sha256:
         return False
     now = clock.now()
+    expire_in = params.expire_in or (await application_settings(session)).default_artifacts_expire_in
     try:
-        expires = expire_at(params.expire_in, (await application_settings(session)).default_artifacts_expire_in, now)
+        expires = expire_at(expire_in, "never", now)
     except DurationParseError as exc:
-        raise bad_request(f"expire_in {params.expire_in!r} is not a valid duration: {exc}") from exc
+        raise bad_request(f"expire_in {expire_in!r} is not a valid duration: {exc}") from exc
     if params.artifact_format != required_format(params.artifact_type):
         raise bad_request("Validation failed: Invalid file format with specified file type")
     if existing is not None:
