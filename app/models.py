@@ -175,7 +175,8 @@ def _now() -> datetime:
     return clock.now()
 
 
-ID_RANGE = range(-(2**31), 2**31)  # the id columns' ``integer`` (4 bytes on PostgreSQL)
+INTEGER_RANGE = range(-(2**31), 2**31)  # an ``integer`` column (4 bytes on PostgreSQL)
+ID_RANGE = INTEGER_RANGE  # the id columns are ``integer``
 NO_ID = 0  # ids start at 1
 
 
@@ -184,6 +185,12 @@ def record_id(value: int) -> int:
     (ActiveRecord's lookup finds none, for ``integer`` and ``bigint`` alike), so it becomes one no
     row has, not a database error (SQLite's ``OverflowError``, asyncpg's ``DataError``)."""
     return value if value in ID_RANGE else NO_ID
+
+
+def row_offset(page: int, per_page: int) -> int:
+    """The OFFSET of a page: past every row a table can hold, a page reads none (as a page past
+    the last does), rather than overflowing the database's bigint."""
+    return min((page - 1) * per_page, ID_RANGE.stop)
 
 
 class User(SQLModel, table=True):

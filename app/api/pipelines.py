@@ -20,12 +20,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.api.entities.pipeline import Presenter, has_warnings, pipeline_users
-from app.api.params import integer
+from app.api.pagination import page_params
 from app.api.project_request import asker, path_integer, user_project
 from app.api.runner_jobs import request_params, server_url
 from app.errors import APIError, forbidden, param_error
 from app.finders.project_finder import ProjectAccess
-from app.models import BuildStatus, Pipeline, User
+from app.models import BuildStatus, Pipeline, User, row_offset
 from app.policies.project_policy import can_create_pipeline
 from app.services.ci.create_pipeline_service import VARIABLE_TYPES, PipelineError, Variable, create_pipeline
 from app.state import get_state
@@ -33,7 +33,6 @@ from app.state import get_state
 SCOPES = {"running", "pending", "finished", "branches", "tags"}
 ORDER_BY = {"id", "status", "ref", "updated_at", "user_id"}
 FINISHED = [BuildStatus.success, BuildStatus.failed, BuildStatus.canceled]
-DEFAULT_PER_PAGE, MAX_PER_PAGE = 20, 100
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 _FORM_VARIABLE = re.compile(r"^variables\[(\d*)\]\[(\w+)\]$")
 
@@ -140,11 +139,6 @@ def _choice(params: Mapping[str, Any], name: str, allowed: set[str], default: st
     return value
 
 
-def _page(params: Mapping[str, Any], name: str, default: int) -> int:
-    value = integer(params, name)
-    return default if value is None or value < 1 else value
-
-
 async def index(request: Request) -> Response:
     """``Ci::PipelinesFinder``, newest first by default, paginated the GitLab way."""
     params = dict(request.query_params)
@@ -152,8 +146,8 @@ async def index(request: Request) -> Response:
     status = _choice(params, "status", {s.value for s in BuildStatus})
     order_by = _choice(params, "order_by", ORDER_BY, "id")
     sort = _choice(params, "sort", {"asc", "desc"}, "desc")
-    page = _page(params, "page", 1)
-    per_page = min(_page(params, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    paging = page_params(params)
+    page, per_page = paging.page, paging.per_page
     async with get_state(request).db.session() as session:
         access = await _readable(session, request)
         query: Any = select(Pipeline).where(Pipeline.project_id == access.project.id)
@@ -181,7 +175,7 @@ async def index(request: Request) -> Response:
         if order_by != "id":
             ordering.append(col(Pipeline.id).asc() if sort == "asc" else col(Pipeline.id).desc())
         pipelines = list(
-            (await session.exec(query.order_by(*ordering).offset((page - 1) * per_page).limit(per_page))).all()
+            (await session.exec(query.order_by(*ordering).offset(row_offset(page, per_page)).limit(per_page))).all()
         )
         presenter = await Presenter.for_project(session, access.project, server_url(request).url)
         body = [presenter.basic_with_metadata(p) for p in pipelines]

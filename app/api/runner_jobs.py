@@ -18,6 +18,7 @@ from app.api.params import integer, optional_boolean
 from app.api.runner_artifacts import job_id
 from app.auth.runner_helpers import authenticate_job
 from app.errors import APIError, bad_request, param_error
+from app.models import INTEGER_RANGE
 from app.presenters.build_runner_presenter import ServerURL, build_payload
 from app.services.ci import register_job_service, register_runner_service, traces
 from app.services.ci.register_runner_service import ACCESS_LEVELS, Registration
@@ -160,6 +161,8 @@ async def update_job(request: Request) -> Response:
     state, id = get_state(request), job_id(request)
     params = await request_params(request)
     exit_code = integer(params, "exit_code")
+    if exit_code is not None and exit_code not in INTEGER_RANGE:  # the column's range, not a 500
+        raise param_error("exit_code is invalid")
     async with state.db.session() as session:
         ctx = await authenticate_job(session, id, job_token(request, params))
         status = await traces.update_state(

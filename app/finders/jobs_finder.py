@@ -12,7 +12,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app import clock
 from app.errors import APIError
-from app.models import Build, BuildStatus, FileType, JobArtifact, Pipeline, Runner, User, latest
+from app.models import Build, BuildStatus, FileType, JobArtifact, Pipeline, Runner, User, latest, row_offset
 
 AVAILABLE_STATUSES = [s.value for s in BuildStatus]  # ``CommitStatus::AVAILABLE_STATUSES``
 
@@ -88,7 +88,7 @@ async def _page(session: AsyncSession, query: SelectOfScalar[Build], page: int, 
     if count:
         counted = select(func.count()).select_from(query.order_by(None).subquery())
         total = (await session.exec(counted)).one()
-    rows = (await session.exec(query.offset((page - 1) * per_page).limit(per_page + 1))).all()
+    rows = (await session.exec(query.offset(row_offset(page, per_page)).limit(per_page + 1))).all()
     return Page(await preload(session, list(rows[:per_page])), len(rows) > per_page, total)
 
 

@@ -31,6 +31,8 @@ from mockctl.seed.apply import SeedError, apply_scenario
 from mockctl.seed.scenario import Scenario
 
 router = APIRouter(prefix="/-/mock")
+# Times past it leave expiries (up to a thousand years) no room before a datetime's year 9999.
+CLOCK_LIMIT = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 async def require_admin(request: Request, state: AppState = Depends(get_state)) -> AppState:
@@ -185,13 +187,19 @@ async def change_clock(request: Request, state: AppState = Depends(require_admin
         raise unprocessable("give exactly one of advance, set, reset")
     if change.advance is not None:
         try:
-            clock.advance(timedelta(seconds=parse_duration(change.advance)))
+            delta = timedelta(seconds=parse_duration(change.advance))
+            past_limit = clock.now() + delta >= CLOCK_LIMIT
         except DurationParseError as exc:
             raise unprocessable(f"advance: {exc}") from None
         except OverflowError:  # a datetime ends with year 9999
-            raise unprocessable(f"advance: the clock would pass the year {datetime.max.year}") from None
+            past_limit = True
+        if past_limit:
+            raise unprocessable(f"advance: the clock would pass the year {CLOCK_LIMIT.year}")
+        clock.advance(delta)
     elif change.set is not None:
         when = change.set if change.set.tzinfo else change.set.replace(tzinfo=UTC)
+        if when >= CLOCK_LIMIT:
+            raise unprocessable(f"set: the clock would pass the year {CLOCK_LIMIT.year}")
         newest = await newest_record(state)
         if newest is not None and when < newest:
             raise unprocessable(f"set: {when.isoformat()} is before the newest record ({newest.isoformat()})")

@@ -78,3 +78,43 @@ async def test_an_id_beyond_bigint_is_an_unknown_id(
     assert unknown[0] in (403, 404), unknown
     for value in OUT_OF_RANGE:
         assert await answer(value) == unknown, value
+
+
+@pytest.mark.parametrize("rails", ["local"], indirect=True, scope="session")
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v4/projects/{project}/jobs",
+        "/api/v4/projects/{project}/pipelines/{pipeline}/jobs",
+        "/api/v4/projects/{project}/pipelines",
+    ],
+)
+async def test_a_page_past_every_row_is_an_empty_page(coordinator: Coordinator, path: str) -> None:
+    """An offset past what any table holds reads no row, as a page past the last does."""
+    c = coordinator
+    seeded = await c.seed(pipeline_scenario())
+    running = job(seeded, "test")
+    url = path.format(project=seeded["projects"]["acme/app"]["id"], pipeline=running["pipeline_id"])
+    headers = {"PRIVATE-TOKEN": seeded["users"]["alice"]["token"]}
+    past_last = await c.client.get(url, params={"page": 1000}, headers=headers)
+    assert past_last.status_code == 200 and past_last.json() == []
+    for page in (2**31, 2**63, 2**64):
+        res = await c.client.get(url, params={"page": page}, headers=headers)
+        assert res.status_code == 200, res.text
+        assert res.json() == []
+        assert res.headers["X-Page"] == str(page)
+
+
+@pytest.mark.parametrize("rails", ["local"], indirect=True, scope="session")
+@pytest.mark.parametrize("exit_code", [2**31, 2**63, -(2**31) - 1])
+async def test_an_exit_code_beyond_its_column_is_400(coordinator: Coordinator, exit_code: int) -> None:
+    c = coordinator
+    running = job(await c.seed(pipeline_scenario()), "test")
+    res = await c.client.put(
+        f"/api/v4/jobs/{running['id']}", json={"token": running["token"], "state": "failed", "exit_code": exit_code}
+    )
+    assert (res.status_code, res.json()) == (400, {"error": "exit_code is invalid"})
+    ok = await c.client.put(
+        f"/api/v4/jobs/{running['id']}", json={"token": running["token"], "state": "failed", "exit_code": 2**31 - 1}
+    )
+    assert ok.status_code == 200
