@@ -58,9 +58,14 @@ class StubRails:
         return [f"{c.method} {c.path}" for c in self.calls]
 
     # --- checks Rails does on Workhorse's requests -------------------------------------------
-    def _verify(self, request: Request, call: Call) -> None:
+    def _verify(self, request: Request, call: Call, signed: bool) -> None:
+        """Every request names Workhorse; only those of an intercepted route carry the signed JWT."""
         if request.headers.get("gitlab-workhorse") is None:
             call.problems.append("no Gitlab-Workhorse header")
+        if request.headers.get("x-sendfile-type") != "X-Sendfile":
+            call.problems.append("no X-Sendfile-Type")
+        if not signed:
+            return
         try:
             claims = jwt.decode(
                 request.headers.get("gitlab-workhorse-api-request", ""),
@@ -72,18 +77,16 @@ class StubRails:
                 call.problems.append("stale iat")
         except (jwt.PyJWTError, KeyError) as exc:
             call.problems.append(f"api jwt: {exc}")
-        if request.headers.get("x-sendfile-type") != "X-Sendfile":
-            call.problems.append("no X-Sendfile-Type")
 
-    async def _record(self, request: Request) -> Call:
+    async def _record(self, request: Request, signed: bool = False) -> Call:
         call = Call(request.method, request.url.path, request.url.query, dict(request.headers))
-        self._verify(request, call)
+        self._verify(request, call, signed)
         self.calls.append(call)
         return call
 
     # --- endpoints ---------------------------------------------------------------------------
     async def authorize(self, request: Request) -> Response:
-        call = await self._record(request)
+        call = await self._record(request, signed=True)
         if call.problems:
             return JSONResponse({"message": "403 Forbidden - " + "; ".join(call.problems)}, 403)
         if request.headers.get("job-token") != JOB_TOKEN:
@@ -128,7 +131,7 @@ class StubRails:
         return remote
 
     async def upload(self, request: Request) -> Response:
-        call = await self._record(request)
+        call = await self._record(request, signed=True)
         form = await request.form()
         call.form = {k: str(v) for k, v in form.multi_items()}
         await form.close()

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from workhorse import proxy
-from workhorse.api import Refused, preauthorize, rails_headers
+from workhorse.api import Refused, preauthorize, signed_rails_headers
 from workhorse.httpio import BODY_HEADERS, ClientDisconnected, Request, fail, respond
 from workhorse.limits import ClientBodyTooLarge
 from workhorse.secret import sign
@@ -70,7 +70,7 @@ async def _forward(state: State, req: Request, form: Form) -> int:
     content_type, body = form.encode()
     rewritten = {name: saved.local_path for name, saved in form.saved.items()}
     headers = [
-        *rails_headers(state, req, BODY_HEADERS),
+        *signed_rails_headers(state, req, BODY_HEADERS),
         ("Content-Type", content_type),
         (REWRITTEN_FIELDS_HEADER, sign(state.key, {"rewritten_fields": rewritten})),
     ]
@@ -135,8 +135,8 @@ async def handle(state: State, req: Request) -> None:
     try:
         opts = prepare(answer, bool(state.settings.s3_access_key_id and state.settings.s3_secret_access_key))
         boundary = boundary_of(req.header("content-type"))
-    except NotMultipart:
-        await proxy.serve(state, req)
+    except NotMultipart:  # proxied as it is, but still through the signing proxy
+        await proxy.serve(state, req, signed=True)
         return
     except PrepareError as exc:
         state.log.error("", f"preAuthorizeHandler: {exc}")
