@@ -85,6 +85,39 @@ def test_malformed_multipart_is_400(env, client, body):
     _nothing_left(env)
 
 
+LONG = "b" * 300  # over python-multipart's 256 bytes, far over RFC 2046's 70
+
+
+@pytest.mark.parametrize(
+    ("boundary", "body"),
+    [
+        (LONG, multipart([("file", "a.zip", b"data")], boundary=LONG)),
+        ('""', file_body(b"data")),  # an empty boundary
+        (BOUNDARY, b""),  # no body at all
+        (BOUNDARY, file_body(b"data")[:30]),  # cut inside the first part's headers
+        (BOUNDARY, f"--{BOUNDARY}\r\n".encode()),  # cut right after the opening boundary
+        (BOUNDARY, b"no boundary anywhere in here"),
+    ],
+    ids=["boundary-over-256", "empty-boundary", "empty-body", "cut-in-headers", "cut-after-boundary", "garbage"],
+)
+def test_multipart_workhorse_cannot_read_is_400_bad_request(env, client, storage, boundary, body):
+    headers = {**HEADERS, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    response = client.post(UPLOAD_PATH, headers=headers, content=chunked(body))
+    assert (response.status_code, response.text) == (400, "Bad Request\n")
+    assert not _rails_got_upload(env)
+    _nothing_left(env)
+
+
+def test_boundary_longer_than_rfc_2046_is_read_as_go_reads_it(env, client):
+    boundary = "c" * 200  # RFC 2046 allows 70; Go's mime/multipart (and so Workhorse) takes it
+    headers = {**HEADERS, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    data = make_zip()
+    response = client.post(UPLOAD_PATH, headers=headers, content=multipart([("file", "a.zip", data)], boundary))
+    assert response.status_code == 201
+    (call,) = [c for c in env.rails.calls if c.path == UPLOAD_PATH]
+    assert call.form["file.size"] == str(len(data)) and "metadata.size" in call.form
+
+
 def test_body_cut_inside_file_data_is_500_and_leaves_nothing(env, client, storage):
     body = file_body(b"q" * 200_000)[:150_000]
     response = client.post(UPLOAD_PATH, headers=HEADERS, content=chunked(body))

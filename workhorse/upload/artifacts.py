@@ -20,7 +20,7 @@ from workhorse.secret import sign
 from workhorse.upload import metadata
 from workhorse.upload.destination import StorageError
 from workhorse.upload.destination.upload import HASHES, EntityTooLarge, SavedFile, log_saved
-from workhorse.upload.multipart import MissingBoundary, NotMultipart, UnexpectedEOF, boundary_of
+from workhorse.upload.multipart import MissingBoundary, NotMultipart, UnexpectedEOF, UnusableBoundary, boundary_of
 from workhorse.upload.preparer import PrepareError, UploadOpts, prepare
 from workhorse.upload.rewrite import Form, InjectedClientParam, TooManyFiles, rewrite
 from workhorse.upstream import State
@@ -169,7 +169,7 @@ async def _fail_upload(state: State, req: Request, opts: UploadOpts, exc: Except
         case TooManyFiles():
             state.log.error("", exc)
             await fail(req.send, 400, str(exc))
-        case InjectedClientParam() | UnexpectedEOF():
+        case InjectedClientParam() | UnexpectedEOF() | UnusableBoundary():
             state.log.error("", exc)
             await fail(req.send, 400, "Bad Request")
         case TimeoutError():
