@@ -47,12 +47,13 @@ class StubRails:
     maximum_size: int = 0
     upload_status: int = 201
     remote_key: str = ""
+    get_url: str = ""  # a GetURL other than the stored object's
     download: tuple[str, str, dict[str, Any]] | None = None  # ("send-url"|"sendfile", target, extra)
     calls: list[Call] = field(default_factory=list)
 
     def reset(self) -> None:
         self.mode, self.region, self.maximum_size, self.upload_status = "local", "us-east-1", 0, 201
-        self.download, self.calls = None, []
+        self.download, self.calls, self.get_url = None, [], ""
 
     def paths(self) -> list[str]:
         return [f"{c.method} {c.path}" for c in self.calls]
@@ -106,7 +107,7 @@ class StubRails:
         presign = self.s3.generate_presigned_url
         remote: dict[str, Any] = {
             "Timeout": 14400,
-            "GetURL": presign("get_object", Params=params, ExpiresIn=900),
+            "GetURL": self.get_url or presign("get_object", Params=params, ExpiresIn=900),
             "StoreURL": presign("put_object", Params=params, ExpiresIn=900),
             "DeleteURL": presign("delete_object", Params=params, ExpiresIn=900),
             "SkipDelete": True,
@@ -196,6 +197,10 @@ class StubRails:
             headers={"X-Request-Id": "rails-should-not-win"},
         )
 
+    async def slow_down(self, request: Request) -> Response:
+        """An object store under load (S3's 503 SlowDown), for a GetURL pointed here."""
+        return Response(b"<Error><Code>SlowDown</Code></Error>", 503, media_type="application/xml")
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -203,5 +208,6 @@ class StubRails:
                 Route("/api/v4/jobs/{id:int}/artifacts", self.upload, methods=["POST"]),
                 Route("/api/v4/jobs/{id:int}/artifacts", self.download_artifacts, methods=["GET", "HEAD"]),
                 Route("/echo", self.echo, methods=["GET", "POST", "PUT"]),
+                Route("/slow-down", self.slow_down, methods=["GET"]),
             ]
         )

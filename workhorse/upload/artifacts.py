@@ -44,11 +44,11 @@ async def build_metadata(state: State, opts: UploadOpts, saved: SavedFile, temp_
     """metadata.gz beside the upload (TempPath) or in a temp dir (remote); None when not a zip."""
     started = time.monotonic()
     if opts.is_local:
-        directory, source = opts.local_temp_path, metadata.LocalSource(saved.local_path)
+        directory, source = opts.local_temp_path, metadata.LocalSource(state, saved.local_path)
     else:
         directory = tempfile.mkdtemp(prefix="gitlab-workhorse-metadata")
         temp_paths.append(directory)
-        source = metadata.RemoteSource(state.storage, saved.remote_url)
+        source = metadata.RemoteSource(state, saved.remote_url)
     fd, path = tempfile.mkstemp(dir=directory, prefix="gitlab-workhorse-upload")
     os.close(fd)
     temp_paths.append(path)
@@ -56,6 +56,9 @@ async def build_metadata(state: State, opts: UploadOpts, saved: SavedFile, temp_
         await metadata.generate(source, saved.size, path, state.settings.chunk_size)
     except metadata.NotZip as exc:
         state.log.info("zip metadata: not a zip archive, no metadata", reason=str(exc))
+        return None
+    except metadata.ArchiveNotFound as exc:
+        state.log.error("zip metadata: zip archive not found, no metadata", exc)
         return None
     size, hashes = await asyncio.to_thread(_hash_file, path, state.settings.chunk_size)
     meta = SavedFile(

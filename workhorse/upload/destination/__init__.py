@@ -29,13 +29,14 @@ class Destination(Protocol):
 async def injected_storage_status(state: State, method: str, path: str, operation: str = "") -> int | None:
     """A ``storage`` fault on Workhorse's own storage call: a cut connection or a failed write
     raises, worded as Go words it (``write <path>: invalid argument`` with ``operation="write"``
-    and the rule's ``error``); a GET gets back the status the store should seem to answer."""
+    and the rule's ``error``; a local ``read`` likewise); a GET gets back the status the store
+    should seem to answer."""
     try:
         rule = await storage_fault(state.faults, method, path)
     except InjectedCut as exc:
         raise StorageError(str(exc)) from None
     status = rule.status if rule else None
-    if rule and status is not None and status >= 400 and method != "GET":
+    if rule and status is not None and status >= 400 and (method != "GET" or operation):
         raise StorageError(f"{operation or method} {path}: {rule.error or f'{status} (injected fault)'}")
     return status
 
