@@ -17,16 +17,24 @@ FAILED_RESPONSE_LIMIT = 32768
 _OURS = {"gitlab-workhorse", API_REQUEST_HEADER.lower(), "x-sendfile-type", "gitlab-workhorse-multipart-fields"}
 
 
-def rails_headers(state: State, req: Request, drop: Iterable[str] = ()) -> Headers:
-    """The client's headers (minus ``drop``) plus what tells Rails the request came via Workhorse."""
+def rails_headers(req: Request, drop: Iterable[str] = ()) -> Headers:
+    """What every proxied request carries: the client's headers (minus ``drop``, and minus the
+    internal ones a client may not set) plus ``Gitlab-Workhorse`` and ``X-Sendfile-Type``. Unsigned:
+    GitLab's plain proxy does not sign, so Rails refuses an internal route reached through it."""
     headers = without(req.headers, {*_OURS, "x-request-id", *drop})
     return [
         *headers,
         ("Gitlab-Workhorse", __version__),
-        (API_REQUEST_HEADER, api_request_token(state.key)),
         ("X-Sendfile-Type", "X-Sendfile"),
         ("X-Request-Id", req.request_id),
     ]
+
+
+def signed_rails_headers(state: State, req: Request, drop: Iterable[str] = ()) -> Headers:
+    """``rails_headers`` plus the ``Gitlab-Workhorse-Api-Request`` JWT (``secret.NewRoundTripper``):
+    only for the requests Workhorse makes itself on a route it intercepts (an upload's
+    ``/authorize`` call and its rewritten form), never for a request it merely passes on."""
+    return [*rails_headers(req, drop), (API_REQUEST_HEADER, api_request_token(state.key))]
 
 
 @dataclass
@@ -41,7 +49,7 @@ class Refused:
 async def preauthorize(state: State, req: Request) -> dict[str, Any] | Refused:
     """``POST <path>/authorize?<query>``: the authorize JSON, or Rails' refusal to relay."""
     url = f"{req.raw_path or req.path}/authorize" + (f"?{req.query}" if req.query else "")
-    request = state.rails.build_request(req.method, url, headers=rails_headers(state, req, BODY_HEADERS))
+    request = state.rails.build_request(req.method, url, headers=signed_rails_headers(state, req, BODY_HEADERS))
     response = await state.rails.send(request, stream=True)
     try:
         content_type = response.headers.get("content-type", "").split(";")[0].strip()

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from workhorse import sendfile
-from workhorse.api import rails_headers
+from workhorse.api import rails_headers, signed_rails_headers
 from workhorse.content_headers import DETECT_HEADER
 from workhorse.httpio import Headers, Request, start, without
 from workhorse.senddata import artifacts_entry, send_url
@@ -19,10 +19,11 @@ def _has_body(req: Request) -> bool:
     return req.header("transfer-encoding") is not None or req.header("content-length") not in (None, "0")
 
 
-async def serve(state: State, req: Request) -> None:
-    """Forward the request as it is, body streamed, and relay the answer."""
+async def serve(state: State, req: Request, signed: bool = False) -> None:
+    """Forward the request as it is, body streamed, and relay the answer; ``signed`` only on an
+    intercepted route (GitLab's ``signingProxy``), every other request goes unsigned."""
     content: AsyncIterator[bytes] | None = req.body() if _has_body(req) else None
-    headers = [*rails_headers(state, req), *state.instrument.forwarding(req)]
+    headers = [*(signed_rails_headers(state, req) if signed else rails_headers(req)), *state.instrument.forwarding(req)]
     request = state.rails.build_request(req.method, req.path_qs, headers=headers, content=content)
     response = await state.rails.send(request, stream=True)
     try:

@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 
+from app.models import FileType
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.conftest import Stack
 from tests.e2e.test_runner_flows import artifacts, runner_upload
@@ -130,6 +131,28 @@ async def test_storage_faults(stack: Stack) -> None:
     res = await runner_upload(stack, test["id"], test["token"], zip_bytes({"a": "b"}), "artifact_type=archive")
     assert res.status_code in (500, 503)
     assert await artifacts(stack, test["id"]) == {}
+
+
+@pytest.mark.parametrize("effect", [{"status": 503}, {"drop": True}])
+async def test_storage_error_reading_the_archive_for_metadata_fails_the_upload(stack: Stack, effect: dict) -> None:
+    """Workhorse reads the stored zip back (ranged GETs, or the local temp file) to build its
+    metadata: a store that fails that read is not a "not a zip", the upload fails and leaves nothing."""
+    seeded = await stack.rails.seed(
+        {"projects": [{"path": "root/meta", "pipelines": [{"jobs": [{"name": "upload", "status": "running"}]}]}]}
+    )
+    test = job(seeded, "upload")
+    objects_before = [o.key async for page in stack.rails.state.store.list() for o in page]
+    await fault(stack, component="storage", method="GET", times=1, **effect)
+    query = "artifact_format=zip&artifact_type=archive"
+    res = await runner_upload(stack, test["id"], test["token"], zip_bytes({"a": "b"}), query)
+    assert (res.status_code, res.text) == (500, "Internal Server Error\n")
+    assert await artifacts(stack, test["id"]) == {}
+    assert [o.key async for page in stack.rails.state.store.list() for o in page] == objects_before
+    if not stack.rails.state.store.remote:
+        assert list(stack.rails.settings.uploads_path.iterdir()) == []
+    res = await runner_upload(stack, test["id"], test["token"], zip_bytes({"a": "b"}), query)  # the rule is used up
+    assert (res.status_code, res.text) == (201, "201")
+    assert set(await artifacts(stack, test["id"])) == {FileType.archive, FileType.metadata}
 
 
 async def test_list_remove_clear_and_reset(stack: Stack) -> None:

@@ -47,20 +47,26 @@ class StubRails:
     maximum_size: int = 0
     upload_status: int = 201
     remote_key: str = ""
+    get_url: str = ""  # a GetURL other than the stored object's
     download: tuple[str, str, dict[str, Any]] | None = None  # ("send-url"|"sendfile", target, extra)
     calls: list[Call] = field(default_factory=list)
 
     def reset(self) -> None:
         self.mode, self.region, self.maximum_size, self.upload_status = "local", "us-east-1", 0, 201
-        self.download, self.calls = None, []
+        self.download, self.calls, self.get_url = None, [], ""
 
     def paths(self) -> list[str]:
         return [f"{c.method} {c.path}" for c in self.calls]
 
     # --- checks Rails does on Workhorse's requests -------------------------------------------
-    def _verify(self, request: Request, call: Call) -> None:
+    def _verify(self, request: Request, call: Call, signed: bool) -> None:
+        """Every request names Workhorse; only those of an intercepted route carry the signed JWT."""
         if request.headers.get("gitlab-workhorse") is None:
             call.problems.append("no Gitlab-Workhorse header")
+        if request.headers.get("x-sendfile-type") != "X-Sendfile":
+            call.problems.append("no X-Sendfile-Type")
+        if not signed:
+            return
         try:
             claims = jwt.decode(
                 request.headers.get("gitlab-workhorse-api-request", ""),
@@ -72,18 +78,16 @@ class StubRails:
                 call.problems.append("stale iat")
         except (jwt.PyJWTError, KeyError) as exc:
             call.problems.append(f"api jwt: {exc}")
-        if request.headers.get("x-sendfile-type") != "X-Sendfile":
-            call.problems.append("no X-Sendfile-Type")
 
-    async def _record(self, request: Request) -> Call:
+    async def _record(self, request: Request, signed: bool = False) -> Call:
         call = Call(request.method, request.url.path, request.url.query, dict(request.headers))
-        self._verify(request, call)
+        self._verify(request, call, signed)
         self.calls.append(call)
         return call
 
     # --- endpoints ---------------------------------------------------------------------------
     async def authorize(self, request: Request) -> Response:
-        call = await self._record(request)
+        call = await self._record(request, signed=True)
         if call.problems:
             return JSONResponse({"message": "403 Forbidden - " + "; ".join(call.problems)}, 403)
         if request.headers.get("job-token") != JOB_TOKEN:
@@ -103,7 +107,7 @@ class StubRails:
         presign = self.s3.generate_presigned_url
         remote: dict[str, Any] = {
             "Timeout": 14400,
-            "GetURL": presign("get_object", Params=params, ExpiresIn=900),
+            "GetURL": self.get_url or presign("get_object", Params=params, ExpiresIn=900),
             "StoreURL": presign("put_object", Params=params, ExpiresIn=900),
             "DeleteURL": presign("delete_object", Params=params, ExpiresIn=900),
             "SkipDelete": True,
@@ -128,7 +132,7 @@ class StubRails:
         return remote
 
     async def upload(self, request: Request) -> Response:
-        call = await self._record(request)
+        call = await self._record(request, signed=True)
         form = await request.form()
         call.form = {k: str(v) for k, v in form.multi_items()}
         await form.close()
@@ -193,6 +197,10 @@ class StubRails:
             headers={"X-Request-Id": "rails-should-not-win"},
         )
 
+    async def slow_down(self, request: Request) -> Response:
+        """An object store under load (S3's 503 SlowDown), for a GetURL pointed here."""
+        return Response(b"<Error><Code>SlowDown</Code></Error>", 503, media_type="application/xml")
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -200,5 +208,6 @@ class StubRails:
                 Route("/api/v4/jobs/{id:int}/artifacts", self.upload, methods=["POST"]),
                 Route("/api/v4/jobs/{id:int}/artifacts", self.download_artifacts, methods=["GET", "HEAD"]),
                 Route("/echo", self.echo, methods=["GET", "POST", "PUT"]),
+                Route("/slow-down", self.slow_down, methods=["GET"]),
             ]
         )

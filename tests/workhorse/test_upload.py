@@ -1,5 +1,7 @@
 """Artifact uploads through Workhorse: local TempPath and S3, zip metadata, hashes, signed fields."""
 
+import time
+
 import jwt
 import pytest
 
@@ -116,11 +118,12 @@ def test_plain_fields_pass_through(env, client):
     assert _upload_call(env).form["expire_in"] == "3 days"
 
 
-def test_request_id_propagates_and_proxy_signs(env, client):
+def test_request_id_propagates_and_proxy_names_workhorse_unsigned(env, client):
     response = client.get("/echo?private_token=secret123", headers={"X-Request-Id": "abc123"})
     assert response.headers["x-request-id"] == "abc123"
     seen = response.json()
     assert seen["problems"] == []
+    assert "gitlab-workhorse-api-request" not in seen["headers"]  # only intercepted routes are signed
     assert seen["headers"]["x-request-id"] == "abc123"
     generated = client.get("/echo").headers["x-request-id"]
     assert len(generated) == 26
@@ -133,3 +136,22 @@ def test_request_id_propagates_and_proxy_signs(env, client):
 def test_proxy_streams_request_body(env, client):
     response = client.post("/echo", content=chunked(b"x" * 3_000_000))
     assert response.json()["size"] == 3_000_000
+
+
+def test_client_cannot_smuggle_internal_headers_through_the_proxy(env, client):
+    forged = jwt.encode({"iss": "gitlab-workhorse", "iat": int(time.time())}, env.key, algorithm="HS256")
+    sent = {
+        "Gitlab-Workhorse-Api-Request": forged,
+        "Gitlab-Workhorse": "0.0.0-client",
+        "Gitlab-Workhorse-Multipart-Fields": forged,
+        "X-Sendfile-Type": "X-Accel-Redirect",
+    }
+    seen = client.get("/echo", headers=sent).json()["headers"]
+    assert "gitlab-workhorse-api-request" not in seen and "gitlab-workhorse-multipart-fields" not in seen
+    assert seen["gitlab-workhorse"] != "0.0.0-client" and seen["x-sendfile-type"] == "X-Sendfile"
+
+
+def test_non_multipart_upload_is_proxied_signed(env, client):
+    response = client.post(UPLOAD_PATH, headers={**HEADERS, "Content-Type": "application/json"}, content=b"{}")
+    assert response.status_code == 400  # the stub's "file is missing": it got there, signed
+    assert [(c.path, c.problems) for c in env.rails.calls] == [(UPLOAD_PATH + "/authorize", []), (UPLOAD_PATH, [])]

@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.workhorse.conftest import free_port
 from tests.workhorse.helpers import (
     BOUNDARY,
     HEADERS,
@@ -83,6 +84,65 @@ def test_malformed_multipart_is_400(env, client, body):
     assert response.status_code == 400
     assert not _rails_got_upload(env)
     _nothing_left(env)
+
+
+LONG = "b" * 300  # over python-multipart's 256 bytes, far over RFC 2046's 70
+
+
+@pytest.mark.parametrize(
+    ("boundary", "body"),
+    [
+        (LONG, multipart([("file", "a.zip", b"data")], boundary=LONG)),
+        ('""', file_body(b"data")),  # an empty boundary
+        (BOUNDARY, b""),  # no body at all
+        (BOUNDARY, file_body(b"data")[:30]),  # cut inside the first part's headers
+        (BOUNDARY, f"--{BOUNDARY}\r\n".encode()),  # cut right after the opening boundary
+        (BOUNDARY, b"no boundary anywhere in here"),
+    ],
+    ids=["boundary-over-256", "empty-boundary", "empty-body", "cut-in-headers", "cut-after-boundary", "garbage"],
+)
+def test_multipart_workhorse_cannot_read_is_400_bad_request(env, client, storage, boundary, body):
+    headers = {**HEADERS, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    response = client.post(UPLOAD_PATH, headers=headers, content=chunked(body))
+    assert (response.status_code, response.text) == (400, "Bad Request\n")
+    assert not _rails_got_upload(env)
+    _nothing_left(env)
+
+
+def test_boundary_longer_than_rfc_2046_is_read_as_go_reads_it(env, client):
+    boundary = "c" * 200  # RFC 2046 allows 70; Go's mime/multipart (and so Workhorse) takes it
+    headers = {**HEADERS, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    data = make_zip()
+    response = client.post(UPLOAD_PATH, headers=headers, content=multipart([("file", "a.zip", data)], boundary))
+    assert response.status_code == 201
+    (call,) = [c for c in env.rails.calls if c.path == UPLOAD_PATH]
+    assert call.form["file.size"] == str(len(data)) and "metadata.size" in call.form
+
+
+@pytest.mark.parametrize("mode", ["s3", "presigned"])
+@pytest.mark.parametrize("store", ["slow-down", "unreachable"])
+def test_archive_unreadable_for_metadata_is_500_and_leaves_nothing(env, client, mode, store):
+    env.rails.mode = mode
+    env.rails.get_url = {
+        "slow-down": f"{env.rails_url}/slow-down",  # answers 503
+        "unreachable": f"http://127.0.0.1:{free_port()}/unreachable",  # nobody listens there
+    }[store]
+    response = client.post(UPLOAD_PATH, headers=HEADERS, content=chunked(file_body(make_zip())))
+    assert (response.status_code, response.text) == (500, "Internal Server Error\n")  # not a bare 201
+    assert not _rails_got_upload(env)
+    _nothing_left(env)
+    errors = [line["error"] for line in env.log_lines() if line.get("level") == "error"]
+    assert any(f"HTTP GET /{store}: " in error for error in errors), errors
+
+
+def test_archive_missing_for_metadata_goes_on_without_metadata(env, client):
+    """gitlab-zip-metadata's "archive not found" (exit 12) is no reason to fail: Rails judges the file."""
+    env.rails.mode = "s3"
+    env.rails.get_url = env.s3.generate_presigned_url("get_object", Params={"Bucket": "artifacts", "Key": "gone"})
+    response = client.post(UPLOAD_PATH, headers=HEADERS, content=chunked(file_body(make_zip())))
+    assert response.status_code == 201
+    (call,) = [c for c in env.rails.calls if c.path == UPLOAD_PATH]
+    assert "file.remote_id" in call.form and not any(name.startswith("metadata.") for name in call.form)
 
 
 def test_body_cut_inside_file_data_is_500_and_leaves_nothing(env, client, storage):

@@ -32,7 +32,14 @@ from workhorse.httpio import Headers, Request, fail, start
 from workhorse.senddata import record_fetch
 from workhorse.senddata.send_url import decode
 from workhorse.upload.destination import StorageError, injected_storage_status
-from workhorse.upload.metadata import LocalSource, MetadataTooLarge, NotZip, RemoteSource, directory_bounds
+from workhorse.upload.metadata import (
+    ArchiveNotFound,
+    LocalSource,
+    MetadataTooLarge,
+    NotZip,
+    RemoteSource,
+    directory_bounds,
+)
 from workhorse.upstream import State
 
 PREFIX = "artifacts-entry:"
@@ -119,13 +126,13 @@ async def _open_archive(state: State, archive: str) -> zipfile.ZipFile:
         if injected is not None and injected >= 400:
             raise StorageError(f"injected object storage answer {injected}")
         size = await _remote_size(state, archive)
-        source: Any = RemoteSource(state.storage, archive)
+        source: Any = RemoteSource(state, archive)
     else:
         try:
             size = await asyncio.to_thread(os.path.getsize, archive)
         except OSError:
             raise NotFound("archive not found") from None
-        source = LocalSource(archive)
+        source = LocalSource(state, archive)
     if size < 22:
         raise NotZip("too small")
     await directory_bounds(source, size)
@@ -198,7 +205,7 @@ async def _send(
                 raise NotFound("entry not found")
             stream = await asyncio.to_thread(zf.open, info)
             first = await asyncio.to_thread(stream.read, state.settings.chunk_size)
-        except NotFound as exc:
+        except (NotFound, ArchiveNotFound) as exc:
             state.log.error("SendEntry", exc)
             outcome["status"] = 404
             await fail(req.send, 404, "404 page not found")

@@ -13,14 +13,14 @@ from urllib.parse import parse_qs
 import httpx
 
 from workhorse import proxy
-from workhorse.api import Refused, preauthorize, rails_headers
+from workhorse.api import Refused, preauthorize, signed_rails_headers
 from workhorse.httpio import BODY_HEADERS, ClientDisconnected, Request, fail, respond
 from workhorse.limits import ClientBodyTooLarge
 from workhorse.secret import sign
 from workhorse.upload import metadata
 from workhorse.upload.destination import StorageError
 from workhorse.upload.destination.upload import HASHES, EntityTooLarge, SavedFile, log_saved
-from workhorse.upload.multipart import MissingBoundary, NotMultipart, UnexpectedEOF, boundary_of
+from workhorse.upload.multipart import MissingBoundary, NotMultipart, UnexpectedEOF, UnusableBoundary, boundary_of
 from workhorse.upload.preparer import PrepareError, UploadOpts, prepare
 from workhorse.upload.rewrite import Form, InjectedClientParam, TooManyFiles, rewrite
 from workhorse.upstream import State
@@ -44,11 +44,11 @@ async def build_metadata(state: State, opts: UploadOpts, saved: SavedFile, temp_
     """metadata.gz beside the upload (TempPath) or in a temp dir (remote); None when not a zip."""
     started = time.monotonic()
     if opts.is_local:
-        directory, source = opts.local_temp_path, metadata.LocalSource(saved.local_path)
+        directory, source = opts.local_temp_path, metadata.LocalSource(state, saved.local_path)
     else:
         directory = tempfile.mkdtemp(prefix="gitlab-workhorse-metadata")
         temp_paths.append(directory)
-        source = metadata.RemoteSource(state.storage, saved.remote_url)
+        source = metadata.RemoteSource(state, saved.remote_url)
     fd, path = tempfile.mkstemp(dir=directory, prefix="gitlab-workhorse-upload")
     os.close(fd)
     temp_paths.append(path)
@@ -56,6 +56,9 @@ async def build_metadata(state: State, opts: UploadOpts, saved: SavedFile, temp_
         await metadata.generate(source, saved.size, path, state.settings.chunk_size)
     except metadata.NotZip as exc:
         state.log.info("zip metadata: not a zip archive, no metadata", reason=str(exc))
+        return None
+    except metadata.ArchiveNotFound as exc:
+        state.log.error("zip metadata: zip archive not found, no metadata", exc)
         return None
     size, hashes = await asyncio.to_thread(_hash_file, path, state.settings.chunk_size)
     meta = SavedFile(
@@ -70,7 +73,7 @@ async def _forward(state: State, req: Request, form: Form) -> int:
     content_type, body = form.encode()
     rewritten = {name: saved.local_path for name, saved in form.saved.items()}
     headers = [
-        *rails_headers(state, req, BODY_HEADERS),
+        *signed_rails_headers(state, req, BODY_HEADERS),
         ("Content-Type", content_type),
         (REWRITTEN_FIELDS_HEADER, sign(state.key, {"rewritten_fields": rewritten})),
     ]
@@ -135,8 +138,8 @@ async def handle(state: State, req: Request) -> None:
     try:
         opts = prepare(answer, bool(state.settings.s3_access_key_id and state.settings.s3_secret_access_key))
         boundary = boundary_of(req.header("content-type"))
-    except NotMultipart:
-        await proxy.serve(state, req)
+    except NotMultipart:  # proxied as it is, but still through the signing proxy
+        await proxy.serve(state, req, signed=True)
         return
     except PrepareError as exc:
         state.log.error("", f"preAuthorizeHandler: {exc}")
@@ -169,7 +172,7 @@ async def _fail_upload(state: State, req: Request, opts: UploadOpts, exc: Except
         case TooManyFiles():
             state.log.error("", exc)
             await fail(req.send, 400, str(exc))
-        case InjectedClientParam() | UnexpectedEOF():
+        case InjectedClientParam() | UnexpectedEOF() | UnusableBoundary():
             state.log.error("", exc)
             await fail(req.send, 400, "Bad Request")
         case TimeoutError():

@@ -1,7 +1,8 @@
 """GitLab's artifacts metadata (``metadata.gz``), built from a zip's central directory.
 
 Only the end of the archive is read, with ranged reads (HTTP Range on GetURL, or seeks on
-the local file), so the archive is never held in memory. The output format follows
+the local file), so the archive is never held in memory. A read that fails is a ReadError,
+never "not a zip": an archive the store could not hand back is not thereby a bare upload. The output format follows
 workhorse/internal/zipartifacts: a gzip stream of uint32 big-endian length-prefixed strings.
 """
 
@@ -14,8 +15,12 @@ import posixpath
 import struct
 from collections.abc import Iterator
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
+
+from workhorse.upload.destination import StorageError, injected_storage_status
+from workhorse.upstream import State
 
 HEADER = b"GitLab Build Artifacts Metadata 0.0.2\n"
 CENTRAL_DIRECTORY_LIMIT = 100 * 1024 * 1024  # gitlab-zip-metadata's -zip-reader-limit
@@ -36,37 +41,77 @@ class MetadataTooLarge(Exception):
     """The central directory is beyond the reader limit (exit code 13: 413)."""
 
 
+class ArchiveNotFound(Exception):
+    """The store says the archive is not there (exit code 12): Workhorse goes on without
+    metadata, and Rails, looking for the file, answers that it is missing."""
+
+
+class ReadError(OSError):
+    """The archive could not be read (the store answered an error, a cut or short read): unlike
+    NotZip this says nothing about the archive, so the upload fails instead of going on bare."""
+
+
 class RangeSource(Protocol):
     async def read_at(self, offset: int, length: int) -> bytes: ...
+
+
+async def _storage_fault(state: State, path: str, operation: str = "") -> None:
+    """A ``storage`` fault rule on this read, as the read's own failure."""
+    try:
+        status = await injected_storage_status(state, "GET", path, operation)
+    except StorageError as exc:
+        raise ReadError(str(exc)) from exc
+    if status == 404:
+        raise ArchiveNotFound(path)
+    if status is not None and status >= 400:
+        raise ReadError(f"HTTP GET {path}: {status}")
+
+
+def _exactly(data: bytes, length: int, where: str) -> bytes:
+    if len(data) != length:
+        raise ReadError(f"{where}: short read, {len(data)} of {length} bytes")
+    return data
 
 
 class LocalSource:
     """Ranged reads of a local file, off the event loop."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, state: State, path: str) -> None:
+        self._state = state
         self._path = path
 
     def _pread(self, offset: int, length: int) -> bytes:
-        with open(self._path, "rb") as file:
-            return os.pread(file.fileno(), length, offset)
+        try:
+            with open(self._path, "rb") as file:
+                return os.pread(file.fileno(), length, offset)
+        except FileNotFoundError:
+            raise ArchiveNotFound(self._path) from None
 
     async def read_at(self, offset: int, length: int) -> bytes:
-        return await asyncio.to_thread(self._pread, offset, length)
+        await _storage_fault(self._state, self._path, operation="read")
+        return _exactly(await asyncio.to_thread(self._pread, offset, length), length, f"read {self._path}")
 
 
 class RemoteSource:
     """Ranged GETs on the object's presigned GetURL."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
-        self._session = session
+    def __init__(self, state: State, url: str) -> None:
+        self._state = state
         self._url = url
+        self._path = urlsplit(url).path
 
     async def read_at(self, offset: int, length: int) -> bytes:
+        await _storage_fault(self._state, self._path)
         headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
-        async with self._session.get(self._url, headers=headers) as response:
-            if response.status != 206:
-                raise NotZip(f"range request answered {response.status}")
-            return await response.read()
+        try:
+            async with self._state.storage.get(self._url, headers=headers) as response:
+                if response.status == 404:
+                    raise ArchiveNotFound(self._path)
+                if response.status != 206:
+                    raise ReadError(f"HTTP GET {self._path}: {response.status}")
+                return _exactly(await response.read(), length, f"HTTP GET {self._path}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ReadError(f"HTTP GET {self._path}: {exc}") from exc
 
 
 def _find_eocd(tail: bytes) -> int:
@@ -216,15 +261,13 @@ def _write(out_path: str, found: dict[bytes, bytes]) -> None:
 
 
 async def generate(source: RangeSource, size: int, out_path: str, chunk_size: int) -> None:
-    """Write ``metadata.gz`` for the zip of ``size`` bytes behind ``source``; NotZip if it is none."""
+    """Write ``metadata.gz`` for the zip of ``size`` bytes behind ``source``; NotZip if it is none,
+    ArchiveNotFound if the store has no such object, ReadError (an OSError) if it cannot read it."""
     if size < _EOCD.size:
         raise NotZip("too small")
     entries, offset, length = await directory_bounds(source, size)
     directory = bytearray()
     while len(directory) < length:
-        piece = await source.read_at(offset + len(directory), min(chunk_size, length - len(directory)))
-        if not piece:
-            raise NotZip("short read in central directory")
-        directory += piece
+        directory += await source.read_at(offset + len(directory), min(chunk_size, length - len(directory)))
     found = _parse_directory(bytes(directory), entries)
     await asyncio.to_thread(_write, out_path, found)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import Message
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser
 
 # The parser logs its own complaints; we report them as request errors instead.
@@ -32,6 +32,12 @@ class UnexpectedEOF(Exception):
 
     def __init__(self, detail: str = "") -> None:
         super().__init__("unexpected EOF when reading multipart data" + (f": {detail}" if detail else ""))
+
+
+class UnusableBoundary(Exception):
+    """A boundary the parser refuses (python-multipart: over 256 bytes; RFC 2046 allows 70).
+    Go's mime/multipart sets no limit; no client sends one that long, so it is refused as a
+    multipart Workhorse cannot read: 400."""
 
 
 class TruncatedFile(Exception):
@@ -79,7 +85,8 @@ def _disposition(headers: list[tuple[str, str]]) -> tuple[str, str]:
 
 
 async def events(body: AsyncIterator[bytes], boundary: bytes) -> AsyncIterator[Event]:
-    """Parse ``body`` incrementally; raise UnexpectedEOF/TruncatedFile if it stops short."""
+    """Parse ``body`` incrementally; raise UnexpectedEOF/TruncatedFile if it stops short,
+    UnusableBoundary before reading anything if the parser cannot take the boundary."""
     queue: deque[Event] = deque()
     headers: list[tuple[str, str]] = []
     field_name, field_value = bytearray(), bytearray()
@@ -100,18 +107,19 @@ async def events(body: AsyncIterator[bytes], boundary: bytes) -> AsyncIterator[E
         queue.append(PartEnd())
         state["in_file"] = False
 
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_header_field": lambda d, s, e: field_name.extend(d[s:e]),
-            "on_header_value": lambda d, s, e: field_value.extend(d[s:e]),
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": lambda d, s, e: queue.append(PartData(bytes(d[s:e]))),
-            "on_part_end": on_part_end,
-            "on_end": lambda: state.update(ended=True),
-        },
-    )
+    callbacks = {
+        "on_header_field": lambda d, s, e: field_name.extend(d[s:e]),
+        "on_header_value": lambda d, s, e: field_value.extend(d[s:e]),
+        "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished,
+        "on_part_data": lambda d, s, e: queue.append(PartData(bytes(d[s:e]))),
+        "on_part_end": on_part_end,
+        "on_end": lambda: state.update(ended=True),
+    }
+    try:
+        parser = MultipartParser(boundary, callbacks)
+    except FormParserError as exc:
+        raise UnusableBoundary(str(exc)) from exc
     async for chunk in body:
         if state["ended"]:
             continue  # the epilogue is read and ignored

@@ -29,14 +29,15 @@ class Destination(Protocol):
 async def injected_storage_status(state: State, method: str, path: str, operation: str = "") -> int | None:
     """The instrument's say on Workhorse's own storage call: a cut connection or a failed write
     raises, worded as Go words it (``write <path>: invalid argument`` with ``operation="write"``
-    and the answer's ``error``); a GET gets back the status the store should seem to answer."""
+    and the answer's ``error``; a local ``read`` likewise); a GET gets back the status the store
+    should seem to answer."""
     try:
         answer = await state.instrument.calling_storage(method, path)
     except StorageCut as exc:
         raise StorageError(str(exc)) from None
     if answer is None:
         return None
-    if answer.status >= 400 and method != "GET":
+    if answer.status >= 400 and (method != "GET" or operation):
         raise StorageError(f"{operation or method} {path}: {answer.error or f'{answer.status} (injected fault)'}")
     return answer.status
 
