@@ -115,12 +115,18 @@ def test_serve_twice_on_one_data_dir_reuses_the_demo(tmp_path: Path) -> None:
         second.proc.wait(timeout=15)
 
 
-def test_refuses_public_bind_with_default_admin_token(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command", [["serve", "--data-dir"], ["rails", "--data-dir"], ["workhorse", "--secret-file"]], ids=lambda c: c[0]
+)
+def test_refuses_public_bind_with_default_admin_token(tmp_path: Path, command: list[str]) -> None:
+    """Every command that binds, Workhorse too: it proxies ``/-/mock/*`` to Rails."""
+    env = {k: v for k, v in os.environ.items() if k != "MOCKCOORD_ADMIN_TOKEN"}
     out = subprocess.run(
-        [*MOCKCOORD, "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        [*MOCKCOORD, *command, str(tmp_path / "x"), "--host", "0.0.0.0"],
         capture_output=True,
         text=True,
         timeout=30,
+        env=env,
     )
     assert out.returncode == 2
     assert "Refusing to bind 0.0.0.0 with the default admin token" in out.stdout

@@ -145,11 +145,20 @@ def workhorse(
         ".mockcoord/.gitlab_workhorse_secret"
     ),
     client_max_body_size: Annotated[int, typer.Option(help="NGINX-style body limit in bytes; 0 = off.")] = 0,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(help="The admin token Rails behind it uses (MOCKCOORD_ADMIN_TOKEN); checked, not sent."),
+    ] = None,
 ) -> None:
-    """Start Workhorse alone, in front of a Rails started elsewhere."""
+    """Start Workhorse alone, in front of a Rails started elsewhere.
+
+    Workhorse proxies ``/-/mock/*`` to Rails, so binding beyond loopback is refused, as for
+    ``serve`` and ``rails``, unless the admin token in force is not the default one.
+    """
     from workhorse.__main__ import run
     from workhorse.config import WorkhorseSettings
 
+    refuse_unsafe_bind(build_settings(host=host, admin_token=admin_token))
     run(
         WorkhorseSettings(
             listen_host=host,
