@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from mockctl.tokens import masked_headers
+from mockctl.tokens import masked_headers, masked_query
 
 JOURNAL_HEADER = "Gitlab-Workhorse-Mock-Journal"
 REQUESTS_PATH = "/-/mock/requests"
@@ -56,7 +56,7 @@ class Journal:
                 "component": component,
                 "method": method,
                 "path": path,
-                "query": query,
+                "query": masked_query(query),
                 "correlation_id": correlation_id,
                 "headers": masked_headers(headers),
                 "status": status,

@@ -125,9 +125,11 @@ def rails(
     import uvicorn
 
     from mockctl.rails import create_app
+    from mockctl.tokens import mask_access_log
 
     settings = build_settings(host=host, rails_port=port, data_dir=data_dir, database_url=database_url)
     refuse_unsafe_bind(settings)
+    mask_access_log()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
