@@ -1,11 +1,20 @@
-"""moto's S3 server, started in-process on loopback when no endpoint is configured."""
+"""moto's S3 server, started in-process on loopback when no endpoint is configured.
+
+Behind ``S3Gate``: as on S3, only requests signed with the store's key pair (the
+``object_store.connection`` credentials Rails and Workhorse use) reach the bucket.
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
+from threading import Thread
 
-from moto.server import ThreadedMotoServer
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from app.config import ObjectStoreConnection
+from mockctl.s3_gate import S3Gate
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -15,10 +24,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class EmbeddedS3:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, connection: ObjectStoreConnection | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._server = ThreadedMotoServer(ip_address=host, port=self.port, verbose=False)
+        connection = connection or ObjectStoreConnection()
+        self.credentials = {connection.aws_access_key_id: connection.aws_secret_access_key}
+        self._server: BaseWSGIServer | None = None
+        self._thread: Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -26,8 +38,15 @@ class EmbeddedS3:
 
     def start(self) -> EmbeddedS3:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server.start()
+        app = S3Gate(DomainDispatcherApplication(create_backend_app), self.credentials)
+        # Bound here, so the store answers as soon as start returns.
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = Thread(target=self._server.serve_forever, name="embedded-s3", daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.stop()
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._server.server_close()

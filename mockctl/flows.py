@@ -7,6 +7,7 @@ page; every arrow comes from a journal entry or a step Rails noted while serving
 from __future__ import annotations
 
 from mockctl.journal import STORAGE_STEP, JournalEntry
+from mockctl.tokens import masked_query
 
 HEADER = """sequenceDiagram
     autonumber
@@ -41,7 +42,8 @@ def status_text(status: int) -> str:
 
 
 def _target(entry: JournalEntry) -> str:
-    return entry.path + (f"?{entry.query}" if entry.query else "")
+    """Masked again: Workhorse's entries come from another process, in a header."""
+    return entry.path + (f"?{masked_query(entry.query)}" if entry.query else "")
 
 
 def _auth_note(entry: JournalEntry) -> str | None:

@@ -44,7 +44,7 @@ class RailsInstrument(Instrument):
         self.secret = ensure_secret(settings.secret_file)
         if settings.embedded_s3:
             host = settings.host if settings.binds_only_loopback() else "127.0.0.1"
-            self.embedded_s3 = EmbeddedS3(host, settings.s3_port).start()
+            self.embedded_s3 = EmbeddedS3(host, settings.s3_port, settings.object_store.connection).start()
             settings.object_store.connection.endpoint = self.embedded_s3.endpoint
 
     def owns_data(self) -> bool:

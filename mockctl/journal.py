@@ -1,8 +1,9 @@
 """The request journal: what passed through Rails and object storage, newest last.
 
-Bounded in memory (``MOCKCOORD_JOURNAL_LIMIT``); tokens are shortened before they are
-kept. Workhorse keeps its own entries and merges them in when ``GET /-/mock/requests``
-passes through it, so the front door shows all three components.
+Bounded in memory (``MOCKCOORD_JOURNAL_LIMIT``); tokens are shortened (headers) or filtered
+(query strings) by ``mockctl.tokens`` before they are kept. Workhorse keeps its own entries
+and merges them in when ``GET /-/mock/requests`` passes through it, so the front door shows
+all three components.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.instrumentation import collect_steps
 from mockctl.journal import Journal, JournalEntry
-from mockctl.tokens import masked_headers
+from mockctl.tokens import masked_headers, masked_query
 
 # The object-storage door journals itself, as object storage.
 UNJOURNALED = ("/-/mock/requests", "/-/mock/flows", "/-/health", "/-/readiness", "/-/mock/object-storage/")
@@ -27,7 +27,7 @@ class JournalMiddleware:
             component="rails",
             method=scope["method"],
             path=scope["path"],
-            query=scope.get("query_string", b"").decode("latin-1"),
+            query=masked_query(scope.get("query_string", b"").decode("latin-1")),
             headers=masked_headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]),
         )
         started = time.perf_counter()

@@ -18,6 +18,7 @@ from app.state import AppState
 from app.workhorse_api import ensure_secret
 from mockctl.front_door import start_workhorse, stop_workhorse, wait_ready
 from mockctl.rails import create_app
+from mockctl.tokens import mask_access_log
 
 
 @dataclass
@@ -43,6 +44,7 @@ async def _start_rails(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task
             server_header=False,
         )
     )
+    mask_access_log()
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

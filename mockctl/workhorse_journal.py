@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from mockctl.tokens import masked_headers
+from mockctl.tokens import masked_headers, masked_query
 
 JOURNAL_HEADER = "Gitlab-Workhorse-Mock-Journal"
 REQUESTS_PATH = "/-/mock/requests"
@@ -59,7 +59,7 @@ class Journal:
                 "component": component,
                 "method": method,
                 "path": path,
-                "query": query,
+                "query": masked_query(query),
                 "correlation_id": correlation_id,
                 "headers": masked_headers(headers),
                 "status": status,

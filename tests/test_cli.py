@@ -115,15 +115,62 @@ def test_serve_twice_on_one_data_dir_reuses_the_demo(tmp_path: Path) -> None:
         second.proc.wait(timeout=15)
 
 
-def test_refuses_public_bind_with_default_admin_token(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command", [["serve", "--data-dir"], ["rails", "--data-dir"], ["workhorse", "--secret-file"]], ids=lambda c: c[0]
+)
+def test_refuses_public_bind_with_default_admin_token(tmp_path: Path, command: list[str]) -> None:
+    """Every command that binds, Workhorse too: it proxies ``/-/mock/*`` to Rails."""
+    env = {k: v for k, v in os.environ.items() if k != "MOCKCOORD_ADMIN_TOKEN"}
     out = subprocess.run(
-        [*MOCKCOORD, "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        [*MOCKCOORD, *command, str(tmp_path / "x"), "--host", "0.0.0.0"],
         capture_output=True,
         text=True,
         timeout=30,
+        env=env,
     )
     assert out.returncode == 2
     assert "Refusing to bind 0.0.0.0 with the default admin token" in out.stdout
+
+
+SECRET = "glcbt-query-string-secret"
+QUERIES = [f"/api/v4/jobs/1/artifacts?token={SECRET}", f"/api/v4/projects/1/jobs?private_token={SECRET}&scope=success"]
+
+
+def assert_access_log_masked(proc: subprocess.Popen[str], url: str) -> None:
+    """Tokens in query strings reach Rails' access log as ``[FILTERED]``; the rest stays."""
+    for target in QUERIES:
+        httpx.get(url + target)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=15)
+    assert "/api/v4/jobs/1/artifacts?token=[FILTERED] HTTP/1.1" in out
+    assert "/api/v4/projects/1/jobs?private_token=[FILTERED]&scope=success HTTP/1.1" in out
+    assert SECRET not in out
+
+
+def test_serve_access_log_masks_query_tokens(tmp_path: Path) -> None:
+    s = start_serve(tmp_path, "--no-demo", "--storage", "local", "--log-level", "info")
+    assert_access_log_masked(s.proc, s.url)
+
+
+def test_rails_access_log_masks_query_tokens(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "MOCKCOORD_LOG_LEVEL": "info", "MOCKCOORD_OBJECT_STORE__ENABLED": "false"}
+    proc = subprocess.Popen(
+        [*MOCKCOORD, "rails", "--port", str(port), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url + "/-/readiness").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    assert_access_log_masked(proc, url)
 
 
 def test_local_storage_and_custom_scenario(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import clock
 from app.auth.auth_finders import token_digest
 from app.errors import forbidden
+from app.lib.tokens import secure_compare
 from app.models import Build, BuildStatus, PersonalAccessToken, Project, User
 
 PROCESSING = {BuildStatus.running, BuildStatus.canceling}
@@ -32,7 +33,7 @@ def _job_forbidden(job: Build, reason: str):  # type: ignore[no-untyped-def]
 async def authenticate_job(session: AsyncSession, job_id: int, token: str) -> AuthenticatedJob:
     """``authenticate_job!``: the token must be this job's own, and the job processing."""
     job = await session.get(Build, job_id)
-    if job is None or not token or job.token != token:
+    if job is None or not token or not job.token or not secure_compare(token, job.token):
         raise forbidden()
     project = await session.get(Project, job.project_id)
     if project is None or project.pending_delete:

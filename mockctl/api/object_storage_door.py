@@ -26,16 +26,14 @@ from app.state import AppState, get_state
 from mockctl.faults import FaultRule
 from mockctl.instrument import DOOR_PREFIX, instrument
 from mockctl.journal import Journal, JournalEntry
+from mockctl.s3_errors import SIGNATURE_DOES_NOT_MATCH, error_document
 
 _RANGE = "bytes="
 
 
 def _error(code: str, message: str, status: int, **extra: str) -> Response:
     """S3's XML error document (the runner reads ``Code`` and ``Message`` of a 403)."""
-    details = "".join(f"<{k}>{v}</{k}>" for k, v in extra.items())
-    error = f"<Error><Code>{code}</Code><Message>{message}</Message>{details}</Error>"
-    body = f'<?xml version="1.0" encoding="UTF-8"?>\n{error}'
-    return Response(body, status_code=status, media_type="application/xml")
+    return Response(error_document(code, message, extra), status_code=status, media_type="application/xml")
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -57,9 +55,9 @@ async def serve(request: Request) -> Response:
     try:
         claims = jwt.decode(request.query_params.get("token", ""), state.secret, algorithms=["HS256"])
     except jwt.InvalidTokenError:
-        return _error("SignatureDoesNotMatch", "The request signature we calculated does not match", 403)
+        return _error("SignatureDoesNotMatch", SIGNATURE_DOES_NOT_MATCH, 403)
     if claims.get("key") != key:
-        return _error("SignatureDoesNotMatch", "The request signature we calculated does not match", 403)
+        return _error("SignatureDoesNotMatch", SIGNATURE_DOES_NOT_MATCH, 403)
     expires = datetime.fromtimestamp(float(claims["exp_at"]), UTC)
     if clock.now() > expires:
         return _error(

@@ -125,9 +125,11 @@ def rails(
     import uvicorn
 
     from mockctl.rails import create_app
+    from mockctl.tokens import mask_access_log
 
     settings = build_settings(host=host, rails_port=port, data_dir=data_dir, database_url=database_url)
     refuse_unsafe_bind(settings)
+    mask_access_log()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -145,11 +147,20 @@ def workhorse(
         ".mockcoord/.gitlab_workhorse_secret"
     ),
     client_max_body_size: Annotated[int, typer.Option(help="NGINX-style body limit in bytes; 0 = off.")] = 0,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(help="The admin token Rails behind it uses (MOCKCOORD_ADMIN_TOKEN); checked, not sent."),
+    ] = None,
 ) -> None:
-    """Start Workhorse alone, in front of a Rails started elsewhere."""
+    """Start Workhorse alone, in front of a Rails started elsewhere.
+
+    Workhorse proxies ``/-/mock/*`` to Rails, so binding beyond loopback is refused, as for
+    ``serve`` and ``rails``, unless the admin token in force is not the default one.
+    """
     from mockctl.workhorse import run
     from workhorse.config import WorkhorseSettings
 
+    refuse_unsafe_bind(build_settings(host=host, admin_token=admin_token))
     run(
         WorkhorseSettings(
             listen_host=host,

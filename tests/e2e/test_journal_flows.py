@@ -101,3 +101,28 @@ async def test_journal_needs_an_admin_through_the_front_door(stack: Stack) -> No
     assert res.status_code == 401
     async with httpx.AsyncClient(base_url=stack.url) as other:
         assert (await other.get("/-/mock/flows/x", headers={"PRIVATE-TOKEN": "nope"})).status_code == 401
+
+
+async def test_query_string_tokens_are_filtered_in_journal_and_flows(stack: Stack) -> None:
+    """``token``, ``job_token`` and ``private_token`` values are ``[FILTERED]``, in every component."""
+    seeded = await stack.rails.seed(pipeline_scenario())
+    build, test = job(seeded, "build"), job(seeded, "test")
+    await stack.client.delete("/-/mock/requests", headers=ADMIN)
+    token = test["token"]
+    targets = {
+        "q-1": f"/api/v4/jobs/{build['id']}/artifacts?token={token}&direct_download=false",
+        "q-2": f"/api/v4/projects/acme%2Fapp/jobs/{build['id']}/artifacts?job_token={token}",
+        "q-3": f"/api/v4/projects/acme%2Fapp/jobs?private_token={ADMIN_TOKEN}&scope[]=success",
+    }
+    for request_id, target in targets.items():
+        assert (await stack.client.get(target, headers={"X-Request-Id": request_id})).status_code in (200, 302)
+    journal = (await stack.client.get("/-/mock/requests", headers=ADMIN)).json()["requests"]
+    queries = {(e["component"], e["correlation_id"]): e["query"] for e in journal if e["component"] != "storage"}
+    for component in ("workhorse", "rails"):
+        assert queries[(component, "q-1")] == "token=[FILTERED]&direct_download=false"
+        assert queries[(component, "q-2")] == "job_token=[FILTERED]"
+        assert queries[(component, "q-3")] == "private_token=[FILTERED]&scope[]=success"
+    assert token not in str(journal) and ADMIN_TOKEN not in str(journal)
+    diagram = (await stack.client.get("/-/mock/flows/q-1", headers=ADMIN)).text
+    assert f"C->>+W: GET /api/v4/jobs/{build['id']}/artifacts?token=[FILTERED]&direct_download=false" in diagram
+    assert token not in diagram

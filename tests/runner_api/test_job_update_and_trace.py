@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
+
+import pytest
 from sqlalchemy import event, insert
 from sqlmodel import select
 
@@ -76,6 +79,25 @@ async def test_update_refused(coordinator):
     )
     assert by_header.status_code == 200
     assert (await build_row(coordinator, job["id"])).status == "running"
+
+
+async def test_job_token_compared_in_constant_time(coordinator, monkeypatch: pytest.MonkeyPatch):
+    """A wrong token of the job's own length goes through ``hmac.compare_digest``, not ``!=``."""
+    _, job = await running_job(coordinator)
+    compared: list[tuple[bytes, bytes]] = []
+    compare_digest = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return compare_digest(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    forged = job["token"][:-1] + ("x" if job["token"][-1] != "x" else "y")
+    wrong = await update_job(coordinator, job["id"], forged, state="success")
+    assert wrong.status_code == 403 and wrong.json() == {"message": "403 Forbidden"}
+    assert (forged.encode(), job["token"].encode()) in compared
+    non_ascii = await coordinator.client.put(f"/api/v4/jobs/{job['id']}", json={"token": "glcbt-é", "state": "success"})
+    assert non_ascii.status_code == 403 and non_ascii.json() == {"message": "403 Forbidden"}
 
 
 async def test_patch_trace(coordinator):

@@ -67,6 +67,10 @@ async def test_register_refused(coordinator):
     res = await coordinator.client.post("/api/v4/runners", json={**REGISTER_BODY, "token": "wrong"})
     assert res.status_code == 403
     assert res.json() == {"message": "403 Forbidden"}
+    # A token that is not ASCII is a wrong token too, not a 500 from the comparison.
+    res = await coordinator.client.post("/api/v4/runners", json={**REGISTER_BODY, "token": "GR1348941-é"})
+    assert res.status_code == 403
+    assert res.json() == {"message": "403 Forbidden"}
     res = await coordinator.client.post("/api/v4/runners", json={"description": "no token"})
     assert res.status_code == 400
     assert res.json() == {"error": "token is missing"}

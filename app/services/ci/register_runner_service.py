@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import update
@@ -35,7 +34,7 @@ async def register(session: AsyncSession, registration_token: str, spec: Registr
     """An instance runner, when the token is the instance's registration token; else 403."""
     settings = await application_settings(session)
     expected = settings.runner_registration_token
-    if not expected or not registration_token or not hmac.compare_digest(expected, registration_token):
+    if not expected or not registration_token or not tokens.secure_compare(registration_token, expected):
         raise forbidden()
     runner = Runner(
         token=tokens.runner_token(),
