@@ -5,13 +5,16 @@ from __future__ import annotations
 from app import clock
 from app.fixtures import bootstrap
 from app.services.git import repositories
+from app.services.object_storage.delete_stale_direct_uploads_service import abort_incomplete_uploads
 from app.state import AppState
 from mockctl.instrument import instrument
 
 
 async def reset(state: AppState) -> None:
     instrument(state).faults.clear()  # first: a storage fault must not stop the bucket from being emptied
-    await state.db.truncate_all()
+    await state.db.truncate_all()  # pending direct uploads among the rows
+    async with state.db.session() as session:
+        await abort_incomplete_uploads(state, session)  # in no listing, so clear() would miss them
     await state.store.clear()
     await repositories.remove_all(state.settings)
     state.settings.uploads_path.mkdir(parents=True, exist_ok=True)
