@@ -68,7 +68,18 @@ async def start_workhorse(settings: Settings) -> asyncio.subprocess.Process:
         "workhorse",
         env={**os.environ, **workhorse_env(settings)},
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        start_new_session=True,  # a terminal's Ctrl-C goes to serve, which stops Workhorse itself
     )
+
+
+def exit_reason(returncode: int) -> str:
+    """``exited with status 1`` or ``was killed by signal SIGKILL``."""
+    if returncode < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
 
 
 async def wait_ready(proc: asyncio.subprocess.Process, url: str, within: float = 30) -> None:
@@ -77,7 +88,7 @@ async def wait_ready(proc: asyncio.subprocess.Process, url: str, within: float =
     async with httpx.AsyncClient(timeout=2) as client:
         while asyncio.get_running_loop().time() < deadline:
             if proc.returncode is not None:
-                raise RuntimeError(f"Workhorse exited with status {proc.returncode}")
+                raise RuntimeError(f"Workhorse {exit_reason(proc.returncode)}")
             try:
                 if (await client.get(f"{url}/-/health")).status_code == 200:
                     return

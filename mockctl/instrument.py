@@ -6,6 +6,7 @@ control plane's routes find it with ``instrument(state)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import cast
 from urllib.parse import quote
@@ -36,6 +37,7 @@ class RailsInstrument(Instrument):
         self.embedded_s3: EmbeddedS3 | None = None
         self.settings = settings
         self.secret = b""  # the Workhorse secret signs the door's URLs, as the store's key signs its own
+        self.readiness: dict[str, Callable[[], dict[str, str]]] = {}  # mockctl.stack adds workhorse_check
 
     def install(self, app: FastAPI) -> None:
         app.add_middleware(JournalMiddleware, journal=self.journal)
@@ -70,6 +72,9 @@ class RailsInstrument(Instrument):
         expires = clock.now() + timedelta(seconds=expires_in)
         token = jwt.encode({"key": key, "exp_at": expires.timestamp()}, self.secret, algorithm="HS256")
         return f"http://{host}:{port}{DOOR_PREFIX}{quote(key)}?token={token}"
+
+    def readiness_checks(self) -> dict[str, list[dict[str, str]]]:
+        return {name: [check()] for name, check in self.readiness.items()}
 
 
 def instrument(state: AppState) -> RailsInstrument:

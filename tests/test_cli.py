@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -238,3 +239,18 @@ def test_runner_helpers_are_mockcoord_commands(served: Served, tmp_path: Path) -
     )
     assert down.returncode == 0, down.stdout + down.stderr
     assert (fetched / "out" / "result.txt").read_text() == "tested\n"
+
+
+def test_serve_restarts_workhorse_then_gives_up_when_it_dies_at_once(tmp_path: Path) -> None:
+    s = start_serve(tmp_path, "--no-demo", "--storage", "local")
+    try:
+        children = Path(f"/proc/{s.proc.pid}/task/{s.proc.pid}/children").read_text().split()
+        (tmp_path / ".gitlab_workhorse_secret").unlink()  # every restarted Workhorse now stops at start
+        os.kill(int(children[0]), signal.SIGKILL)
+        assert s.proc.wait(timeout=120) == 1
+    finally:
+        s.proc.kill()
+    assert s.proc.stdout is not None
+    out = s.proc.stdout.read()
+    assert f"Workhorse (pid {children[0]}) was killed by signal SIGKILL; restarting it in" in out
+    assert out.splitlines()[-1].endswith("giving up (see log/workhorse.log)")  # serve's last word, no traceback
