@@ -10,12 +10,12 @@ import asyncio
 import ctypes
 import os
 import signal
-import socket
 import sys
 
 import httpx
 
 from app.config import Settings
+from mockctl.ports import Wanted, check_ports
 
 PR_SET_PDEATHSIG = 1
 
@@ -47,21 +47,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
+def front_door(settings: Settings) -> Wanted:
+    return Wanted(settings.host, settings.workhorse_port, "Workhorse, the front door (--port)")
 
 
 async def start_workhorse(settings: Settings) -> asyncio.subprocess.Process:
-    if port_in_use(settings.host, settings.workhorse_port):
-        raise RuntimeError(
-            f"port {settings.workhorse_port} on {settings.host} is in use (is another mockcoord running?)"
-        )
+    """Refuses a busy front-door port (again: a restart may find it taken meanwhile) rather
+    than let a runner talk to whatever holds it."""
+    check_ports([front_door(settings)])
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -20,7 +20,7 @@ from app.instrumentation import Instrument
 from app.state import AppState
 from app.storage import ArtifactStore
 from app.workhorse_api import ensure_secret
-from mockctl.embedded_s3 import EmbeddedS3
+from mockctl.embedded_s3 import EmbeddedS3, embedded_s3_host
 from mockctl.faults import FaultRegistry
 from mockctl.journal import Journal
 from mockctl.journal_middleware import JournalMiddleware
@@ -45,8 +45,7 @@ class RailsInstrument(Instrument):
     async def start(self, settings: Settings) -> None:
         self.secret = ensure_secret(settings.secret_file)
         if settings.embedded_s3:
-            host = settings.host if settings.binds_only_loopback() else "127.0.0.1"
-            self.embedded_s3 = EmbeddedS3(host, settings.s3_port).start()
+            self.embedded_s3 = EmbeddedS3(embedded_s3_host(settings), settings.s3_port).start()
             settings.object_store.connection.endpoint = self.embedded_s3.endpoint
 
     def owns_data(self) -> bool:

@@ -16,8 +16,10 @@ import uvicorn
 from app.config import Settings
 from app.state import AppState
 from app.workhorse_api import ensure_secret
-from mockctl.front_door import start_workhorse, wait_ready
+from mockctl.embedded_s3 import s3_port
+from mockctl.front_door import front_door, start_workhorse, wait_ready
 from mockctl.instrument import instrument
+from mockctl.ports import Wanted, check_ports
 from mockctl.rails import create_app
 from mockctl.supervisor import WorkhorseSupervisor, say_on_stderr
 
@@ -59,10 +61,16 @@ async def _start_rails(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task
     return server, task, app.state.mockcoord
 
 
+def stack_ports(settings: Settings) -> list[Wanted]:
+    """Front door, Rails (on loopback: only Workhorse talks to it), the embedded S3 when used."""
+    return [front_door(settings), Wanted("127.0.0.1", settings.rails_port, "Rails (--rails-port)"), *s3_port(settings)]
+
+
 @asynccontextmanager
 async def running_stack(settings: Settings, say: Callable[[str], None] = say_on_stderr) -> AsyncIterator[RunningStack]:
     """Raises RuntimeError with a readable reason when a part cannot start. Workhorse is
     supervised: ``say`` tells of its exits and restarts, Rails' ``/-/readiness`` of its state."""
+    check_ports(stack_ports(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_secret(settings.secret_file)
     url = f"http://{settings.host}:{settings.workhorse_port}"

@@ -199,19 +199,31 @@ def test_terminating_serve_stops_workhorse_too(tmp_path: Path) -> None:
     raise AssertionError("Workhorse still answers after serve was terminated")
 
 
-def test_busy_front_door_port_is_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "wanted_by"),
+    [
+        ("--port", "Workhorse, the front door (--port)"),
+        ("--rails-port", "Rails (--rails-port)"),
+        ("--s3-port", "the embedded S3 server (--s3-port)"),
+    ],
+)
+def test_a_taken_port_is_one_line_naming_it(tmp_path: Path, option: str, wanted_by: str) -> None:
+    ports = {"--port": free_port(), "--rails-port": free_port(), "--s3-port": free_port()}
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        port = busy.getsockname()[1]
+        ports[option] = busy.getsockname()[1]
         out = subprocess.run(
-            [*MOCKCOORD, "serve", "--data-dir", str(tmp_path), "--port", str(port)],
+            [*MOCKCOORD, "serve", "--data-dir", str(tmp_path), *(str(a) for kv in ports.items() for a in kv)],
             capture_output=True,
             text=True,
             timeout=60,
         )
     assert out.returncode == 1
-    assert f"port {port} on 127.0.0.1 is in use" in out.stdout
+    lines = (out.stdout + out.stderr).splitlines()
+    assert lines == [
+        f"port {ports[option]} on 127.0.0.1 is in use: {wanted_by} wants it (is another mockcoord running?)"
+    ]
 
 
 def test_runner_helpers_are_mockcoord_commands(served: Served, tmp_path: Path) -> None:
