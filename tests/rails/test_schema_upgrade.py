@@ -11,6 +11,7 @@ from sqlalchemy import text
 from app.config import Settings
 from app.db import Database
 from app.main import start, stop
+from mockctl.embedded_s3 import free_port
 from mockctl.instrument import RailsInstrument
 
 
@@ -39,7 +40,7 @@ async def test_a_configured_store_keeps_its_rows_and_is_told_why(tmp_path: Path)
 
 async def test_the_embedded_store_recreates_the_tables(tmp_path: Path) -> None:
     url = await old_database(tmp_path)
-    settings = Settings(data_dir=tmp_path, database_url=url, embedded_s3=True)
+    settings = Settings(data_dir=tmp_path, database_url=url, s3_port=free_port())  # 3002 may be anyone's
     state = await start(settings, RailsInstrument(settings))
     try:
         assert await state.db.stale_tables() == []
