@@ -61,3 +61,8 @@ class Instrument:
     def direct_download_url(self, request: Request, method: str, key: str, expires_in: int) -> str | None:
         """Where a direct download's 302 points instead of a real presigned URL, or None."""
         return None
+
+    def readiness_checks(self) -> dict[str, list[dict[str, str]]]:
+        """Entries ``/-/readiness`` adds to its own, for parts Rails cannot see (Workhorse,
+        a separate process in front of it): ``{"workhorse_check": [{"status": "ok"}]}``."""
+        return {}

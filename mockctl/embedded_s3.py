@@ -13,8 +13,25 @@ from threading import Thread
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from app.config import ObjectStoreConnection
+from app.config import ObjectStoreConnection, Settings
+from mockctl.ports import Wanted, check_ports
 from mockctl.s3_gate import S3Gate
+
+WANTED_BY = "the embedded S3 server (--s3-port)"
+
+
+def embedded_s3_host(settings: Settings) -> str:
+    """Loopback unless Rails itself listens on loopback only (then on that address)."""
+    return settings.host if settings.binds_only_loopback() else "127.0.0.1"
+
+
+def s3_port(settings: Settings) -> list[Wanted]:
+    """The embedded S3's port, when it is used and not left to the system."""
+    return (
+        [Wanted(embedded_s3_host(settings), settings.s3_port, WANTED_BY)]
+        if settings.embedded_s3 and settings.s3_port
+        else []
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -37,6 +54,7 @@ class EmbeddedS3:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> EmbeddedS3:
+        check_ports([Wanted(self.host, self.port, WANTED_BY)])  # else moto's thread waits forever
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         app = S3Gate(DomainDispatcherApplication(create_backend_app), self.credentials)
         # Bound here, so the store answers as soon as start returns.

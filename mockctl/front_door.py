@@ -10,12 +10,12 @@ import asyncio
 import ctypes
 import os
 import signal
-import socket
 import sys
 
 import httpx
 
 from app.config import Settings
+from mockctl.ports import Wanted, check_ports
 
 PR_SET_PDEATHSIG = 1
 
@@ -47,28 +47,32 @@ def _die_with_parent() -> None:
         pass
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
+def front_door(settings: Settings) -> Wanted:
+    return Wanted(settings.host, settings.workhorse_port, "Workhorse, the front door (--port)")
 
 
 async def start_workhorse(settings: Settings) -> asyncio.subprocess.Process:
-    if port_in_use(settings.host, settings.workhorse_port):
-        raise RuntimeError(
-            f"port {settings.workhorse_port} on {settings.host} is in use (is another mockcoord running?)"
-        )
+    """Refuses a busy front-door port (again: a restart may find it taken meanwhile) rather
+    than let a runner talk to whatever holds it."""
+    check_ports([front_door(settings)])
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "mockctl.workhorse",
         env={**os.environ, **workhorse_env(settings)},
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        start_new_session=True,  # a terminal's Ctrl-C goes to serve, which stops Workhorse itself
     )
+
+
+def exit_reason(returncode: int) -> str:
+    """``exited with status 1`` or ``was killed by signal SIGKILL``."""
+    if returncode < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
 
 
 async def wait_ready(proc: asyncio.subprocess.Process, url: str, within: float = 30) -> None:
@@ -77,7 +81,7 @@ async def wait_ready(proc: asyncio.subprocess.Process, url: str, within: float =
     async with httpx.AsyncClient(timeout=2) as client:
         while asyncio.get_running_loop().time() < deadline:
             if proc.returncode is not None:
-                raise RuntimeError(f"Workhorse exited with status {proc.returncode}")
+                raise RuntimeError(f"Workhorse {exit_reason(proc.returncode)}")
             try:
                 if (await client.get(f"{url}/-/health")).status_code == 200:
                     return

@@ -6,6 +6,7 @@ control plane's routes find it with ``instrument(state)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import cast
 from urllib.parse import quote
@@ -19,7 +20,7 @@ from app.instrumentation import Instrument
 from app.state import AppState
 from app.storage import ArtifactStore
 from app.workhorse_api import ensure_secret
-from mockctl.embedded_s3 import EmbeddedS3
+from mockctl.embedded_s3 import EmbeddedS3, embedded_s3_host
 from mockctl.faults import FaultRegistry
 from mockctl.journal import Journal
 from mockctl.journal_middleware import JournalMiddleware
@@ -36,6 +37,7 @@ class RailsInstrument(Instrument):
         self.embedded_s3: EmbeddedS3 | None = None
         self.settings = settings
         self.secret = b""  # the Workhorse secret signs the door's URLs, as the store's key signs its own
+        self.readiness: dict[str, Callable[[], dict[str, str]]] = {}  # mockctl.stack adds workhorse_check
 
     def install(self, app: FastAPI) -> None:
         app.add_middleware(JournalMiddleware, journal=self.journal)
@@ -43,8 +45,9 @@ class RailsInstrument(Instrument):
     async def start(self, settings: Settings) -> None:
         self.secret = ensure_secret(settings.secret_file)
         if settings.embedded_s3:
-            host = settings.host if settings.binds_only_loopback() else "127.0.0.1"
-            self.embedded_s3 = EmbeddedS3(host, settings.s3_port, settings.object_store.connection).start()
+            self.embedded_s3 = EmbeddedS3(
+                embedded_s3_host(settings), settings.s3_port, settings.object_store.connection
+            ).start()
             settings.object_store.connection.endpoint = self.embedded_s3.endpoint
 
     def owns_data(self) -> bool:
@@ -70,6 +73,9 @@ class RailsInstrument(Instrument):
         expires = clock.now() + timedelta(seconds=expires_in)
         token = jwt.encode({"key": key, "exp_at": expires.timestamp()}, self.secret, algorithm="HS256")
         return f"http://{host}:{port}{DOOR_PREFIX}{quote(key)}?token={token}"
+
+    def readiness_checks(self) -> dict[str, list[dict[str, str]]]:
+        return {name: [check()] for name, check in self.readiness.items()}
 
 
 def instrument(state: AppState) -> RailsInstrument:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app import clock
 from app.fixtures import bootstrap
 from app.services.git import repositories
+from app.services.object_storage.delete_stale_direct_uploads_service import abort_incomplete_uploads
 from app.state import AppState
 from mockctl.instrument import instrument
 
@@ -16,6 +17,8 @@ async def reset(state: AppState) -> None:
     clock.reset()  # before the bootstrap rows are stamped
     async with state.db.emptied() as session:
         await bootstrap(session, state.settings.admin_token)
+    async with state.db.session() as session:
+        await abort_incomplete_uploads(state, session)  # in no listing, so clear() would miss them
     await state.store.clear()
     await repositories.remove_all(state.settings)
     state.settings.uploads_path.mkdir(parents=True, exist_ok=True)

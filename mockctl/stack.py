@@ -7,7 +7,7 @@ one for a single scenario when no coordinator URL is given.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,8 +16,12 @@ import uvicorn
 from app.config import Settings
 from app.state import AppState
 from app.workhorse_api import ensure_secret
-from mockctl.front_door import start_workhorse, stop_workhorse, wait_ready
+from mockctl.embedded_s3 import s3_port
+from mockctl.front_door import front_door, start_workhorse, wait_ready
+from mockctl.instrument import instrument
+from mockctl.ports import Wanted, check_ports
 from mockctl.rails import create_app
+from mockctl.supervisor import WorkhorseSupervisor, say_on_stderr
 from mockctl.tokens import mask_access_log
 
 
@@ -26,9 +30,15 @@ class RunningStack:
     state: AppState
     url: str
     rails: asyncio.Task[None]
+    workhorse: WorkhorseSupervisor
 
     async def wait(self) -> None:
-        """Until Rails stops (a signal, or the server exiting)."""
+        """Until Rails stops (a signal, or the server exiting); RuntimeError when Workhorse
+        kept dying and was given up."""
+        assert self.workhorse.task is not None
+        done, _ = await asyncio.wait({self.rails, self.workhorse.task}, return_when=asyncio.FIRST_COMPLETED)
+        if self.workhorse.task in done:
+            self.workhorse.task.result()
         await self.rails
 
 
@@ -53,20 +63,31 @@ async def _start_rails(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task
     return server, task, app.state.mockcoord
 
 
+def stack_ports(settings: Settings) -> list[Wanted]:
+    """Front door, Rails (on loopback: only Workhorse talks to it), the embedded S3 when used."""
+    return [front_door(settings), Wanted("127.0.0.1", settings.rails_port, "Rails (--rails-port)"), *s3_port(settings)]
+
+
 @asynccontextmanager
-async def running_stack(settings: Settings) -> AsyncIterator[RunningStack]:
-    """Raises RuntimeError with a readable reason when a part cannot start."""
+async def running_stack(settings: Settings, say: Callable[[str], None] = say_on_stderr) -> AsyncIterator[RunningStack]:
+    """Raises RuntimeError with a readable reason when a part cannot start. Workhorse is
+    supervised: ``say`` tells of its exits and restarts, Rails' ``/-/readiness`` of its state."""
+    check_ports(stack_ports(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_secret(settings.secret_file)
-    workhorse = await start_workhorse(settings)
+    url = f"http://{settings.host}:{settings.workhorse_port}"
+    workhorse = WorkhorseSupervisor(
+        lambda: start_workhorse(settings), lambda proc: wait_ready(proc, url.replace("0.0.0.0", "127.0.0.1")), say
+    )
+    await workhorse.launch()
     try:
         server, task, state = await _start_rails(settings)
         try:
-            url = f"http://{settings.host}:{settings.workhorse_port}"
-            await wait_ready(workhorse, url.replace("0.0.0.0", "127.0.0.1"))
-            yield RunningStack(state, url, task)
+            instrument(state).readiness["workhorse_check"] = workhorse.check
+            await workhorse.supervise()
+            yield RunningStack(state, url, task, workhorse)
         finally:
             server.should_exit = True
             await asyncio.gather(task, return_exceptions=True)
     finally:
-        await stop_workhorse(workhorse)
+        await workhorse.stop()

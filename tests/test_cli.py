@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -245,19 +246,31 @@ def test_terminating_serve_stops_workhorse_too(tmp_path: Path) -> None:
     raise AssertionError("Workhorse still answers after serve was terminated")
 
 
-def test_busy_front_door_port_is_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "wanted_by"),
+    [
+        ("--port", "Workhorse, the front door (--port)"),
+        ("--rails-port", "Rails (--rails-port)"),
+        ("--s3-port", "the embedded S3 server (--s3-port)"),
+    ],
+)
+def test_a_taken_port_is_one_line_naming_it(tmp_path: Path, option: str, wanted_by: str) -> None:
+    ports = {"--port": free_port(), "--rails-port": free_port(), "--s3-port": free_port()}
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        port = busy.getsockname()[1]
+        ports[option] = busy.getsockname()[1]
         out = subprocess.run(
-            [*MOCKCOORD, "serve", "--data-dir", str(tmp_path), "--port", str(port)],
+            [*MOCKCOORD, "serve", "--data-dir", str(tmp_path), *(str(a) for kv in ports.items() for a in kv)],
             capture_output=True,
             text=True,
             timeout=60,
         )
     assert out.returncode == 1
-    assert f"port {port} on 127.0.0.1 is in use" in out.stdout
+    lines = (out.stdout + out.stderr).splitlines()
+    assert lines == [
+        f"port {ports[option]} on 127.0.0.1 is in use: {wanted_by} wants it (is another mockcoord running?)"
+    ]
 
 
 def test_runner_helpers_are_mockcoord_commands(served: Served, tmp_path: Path) -> None:
@@ -285,3 +298,18 @@ def test_runner_helpers_are_mockcoord_commands(served: Served, tmp_path: Path) -
     )
     assert down.returncode == 0, down.stdout + down.stderr
     assert (fetched / "out" / "result.txt").read_text() == "tested\n"
+
+
+def test_serve_restarts_workhorse_then_gives_up_when_it_dies_at_once(tmp_path: Path) -> None:
+    s = start_serve(tmp_path, "--no-demo", "--storage", "local")
+    try:
+        children = Path(f"/proc/{s.proc.pid}/task/{s.proc.pid}/children").read_text().split()
+        (tmp_path / ".gitlab_workhorse_secret").unlink()  # every restarted Workhorse now stops at start
+        os.kill(int(children[0]), signal.SIGKILL)
+        assert s.proc.wait(timeout=120) == 1
+    finally:
+        s.proc.kill()
+    assert s.proc.stdout is not None
+    out = s.proc.stdout.read()
+    assert f"Workhorse (pid {children[0]}) was killed by signal SIGKILL; restarting it in" in out
+    assert out.splitlines()[-1].endswith("giving up (see log/workhorse.log)")  # serve's last word, no traceback

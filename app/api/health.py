@@ -29,5 +29,6 @@ async def readiness(state: AppState = Depends(get_state)) -> JSONResponse:
         checks["object_storage_check"] = [{"status": "ok"}]
     except StorageError as exc:
         checks["object_storage_check"] = [{"status": "failed", "message": str(exc)}]
+    checks.update(state.instrument.readiness_checks())
     ok = all(c[0]["status"] == "ok" for c in checks.values())
     return JSONResponse({"status": "ok" if ok else "failed", **checks}, status_code=200 if ok else 503)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from app.config import Settings
-from app.storage.base import ArtifactStore, ObjectInfo, StorageError
+from app.storage.base import ArtifactStore, IncompleteUpload, ObjectInfo, StorageError
 from app.storage.local import LocalStore
 from app.storage.s3 import S3Store
 
-__all__ = ["ArtifactStore", "LocalStore", "ObjectInfo", "S3Store", "StorageError", "delete_all", "open_store"]
+__all__ = [
+    "ArtifactStore",
+    "IncompleteUpload",
+    "LocalStore",
+    "ObjectInfo",
+    "S3Store",
+    "StorageError",
+    "delete_all",
+    "open_store",
+]
 
 
 async def open_store(settings: Settings) -> ArtifactStore:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +17,15 @@ class StorageError(Exception):
 class ObjectInfo:
     key: str
     size: int
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """An upload begun and never finished: an S3 multipart upload, a local temp file."""
+
+    key: str  # object storage: as a pending direct upload names it (without the bucket prefix)
+    initiated: datetime
+    upload_id: str = ""
 
 
 class ArtifactStore(Protocol):
@@ -36,6 +46,12 @@ class ArtifactStore(Protocol):
     def list(self, prefix: str = "", marker: str = "", max_keys: int = 200) -> AsyncIterator[list[ObjectInfo]]: ...
 
     async def presigned_url(self, method: str, key: str, expires_in: int) -> str: ...
+
+    def incomplete_uploads(self) -> AsyncIterator[list[IncompleteUpload]]:
+        """Pages of uploads nobody finished; no object listing shows them."""
+        ...
+
+    async def abort_upload(self, upload: IncompleteUpload) -> None: ...
 
     async def clear(self) -> None: ...
 

@@ -6,9 +6,10 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-from app.storage.base import ObjectInfo
+from app.storage.base import IncompleteUpload, ObjectInfo
 
 CHUNK = 1024 * 1024
 
@@ -65,6 +66,16 @@ class LocalStore:
     async def presigned_url(self, method: str, key: str, expires_in: int) -> str:
         raise NotImplementedError("local storage has no URLs; Rails answers X-Sendfile instead")
 
+    async def incomplete_uploads(self) -> AsyncIterator[list[IncompleteUpload]]:
+        """No multipart uploads here: an interrupted upload leaves Workhorse's temp file in
+        ``tmp/uploads``, which no finalize moved into place."""
+        found = await asyncio.to_thread(_temp_files, self.uploads)
+        for i in range(0, len(found), 1000):
+            yield found[i : i + 1000]
+
+    async def abort_upload(self, upload: IncompleteUpload) -> None:
+        await asyncio.to_thread((self.uploads / upload.key).unlink, missing_ok=True)
+
     async def clear(self) -> None:
         await asyncio.to_thread(_clear, self.root)
         self.uploads.mkdir(parents=True, exist_ok=True)
@@ -104,6 +115,19 @@ def _walk(root: Path, prefix: str, marker: str) -> list[ObjectInfo]:
                 continue
             found.append(ObjectInfo(key, full.stat().st_size))
     return sorted(found, key=lambda o: o.key)
+
+
+def _temp_files(uploads: Path) -> list[IncompleteUpload]:
+    found = []
+    for dirpath, _dirs, files in os.walk(uploads):
+        for name in files:
+            path = Path(dirpath) / name
+            try:
+                modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except FileNotFoundError:
+                continue  # finalized (moved into place) meanwhile
+            found.append(IncompleteUpload(path.relative_to(uploads).as_posix(), modified))
+    return found
 
 
 def _clear(root: Path) -> None:

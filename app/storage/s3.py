@@ -12,7 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.config import ObjectStore
-from app.storage.base import ObjectInfo, StorageError
+from app.storage.base import IncompleteUpload, ObjectInfo, StorageError
 
 CHUNK = 1024 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -136,6 +136,34 @@ class S3Store:
             Params={"Bucket": self.bucket, "Key": self.key(key)},
             ExpiresIn=expires_in,
         )
+
+    async def incomplete_uploads(self) -> AsyncIterator[list[IncompleteUpload]]:
+        """Multipart uploads under the prefix Workhorse writes to: a Workhorse killed mid-upload
+        leaves its parts stored (and billed) where no object listing sees them."""
+        prefix = self.cfg.artifacts_bucket_prefix
+        listing: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            try:
+                res = await self._client.list_multipart_uploads(**listing)
+            except (ClientError, BotoCoreError) as exc:
+                raise StorageError(f"listing multipart uploads failed: {exc}") from exc
+            uploads = res.get("Uploads", [])
+            if uploads:
+                yield [IncompleteUpload(u["Key"][len(prefix) :], u["Initiated"], u["UploadId"]) for u in uploads]
+            if not res.get("IsTruncated"):
+                return
+            listing["KeyMarker"] = res["NextKeyMarker"]
+            listing["UploadIdMarker"] = res["NextUploadIdMarker"]
+
+    async def abort_upload(self, upload: IncompleteUpload) -> None:
+        key = self.cfg.artifacts_bucket_prefix + upload.key
+        try:
+            await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload.upload_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":  # finished or aborted meanwhile
+                raise StorageError(f"aborting the multipart upload of {upload.key} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"aborting the multipart upload of {upload.key} failed: {exc}") from exc
 
     async def clear(self) -> None:
         async for page in self.list():

@@ -52,6 +52,11 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
     )
 
 
+def say(message: str) -> None:
+    """What serve tells of Workhorse's exits and restarts."""
+    console.print(message, style="yellow", markup=False)
+
+
 def serve(
     host: HostOpt = None,
     port: Annotated[int | None, typer.Option("--port", help="Front-door port (MOCKCOORD_WORKHORSE_PORT).")] = None,
@@ -103,7 +108,7 @@ async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
     # the stack stop Workhorse instead of orphaning it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        async with running_stack(settings) as stack:
+        async with running_stack(settings, say=say) as stack:
             info = await prepare_demo(stack.state) if demo and scenario is None else None
             if scenario is not None:
                 console.print_json(json.dumps(await load_scenario_file(stack.state, scenario)))

@@ -10,11 +10,15 @@ import hashlib
 import io
 import uuid
 import zipfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aioboto3
 import httpx
 
+from app.config import Settings
 from app.workhorse_api import MULTIPART_FIELDS_HEADER, sign
 from tests.conftest import Coordinator
 
@@ -159,3 +163,21 @@ async def upload(
     if metadata is not None:
         fields["metadata"] = local_metadata(c, metadata)
     return await finalize(c, job_id, token, fields, query)
+
+
+@asynccontextmanager
+async def bucket_client(settings: Settings) -> AsyncIterator[Any]:
+    """An S3 client of our own on the coordinator's bucket, to see what Rails does not list."""
+    conn = settings.object_store.connection
+    session = aioboto3.Session(
+        aws_access_key_id=conn.aws_access_key_id,
+        aws_secret_access_key=conn.aws_secret_access_key,
+        region_name=conn.region or "us-east-1",
+    )
+    async with session.client("s3", endpoint_url=conn.endpoint) as client:
+        yield client
+
+
+async def open_multipart_keys(client: Any, settings: Settings) -> list[str]:
+    listed = await client.list_multipart_uploads(Bucket=settings.object_store.artifacts_bucket)
+    return sorted(u["Key"] for u in listed.get("Uploads", []))

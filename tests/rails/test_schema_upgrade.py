@@ -40,7 +40,9 @@ async def test_a_configured_store_keeps_its_rows_and_is_told_why(tmp_path: Path)
 
 async def test_the_embedded_store_recreates_the_tables(tmp_path: Path) -> None:
     url = await old_database(tmp_path)
-    settings = Settings(data_dir=tmp_path, database_url=url, embedded_s3=True, s3_port=free_port())
+    settings = Settings(
+        data_dir=tmp_path, database_url=url, embedded_s3=True, s3_port=free_port()
+    )  # 3002 may be anyone's
     state = await start(settings, RailsInstrument(settings))
     try:
         assert await state.db.stale_tables() == []

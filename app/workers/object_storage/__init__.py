@@ -1,0 +1,1 @@
+"""GitLab's ``ObjectStorage`` workers."""

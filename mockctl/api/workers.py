@@ -1,0 +1,30 @@
+"""``/-/mock/workers``: run a cron worker now. GitLab's Sidekiq runs them on a schedule;
+mockcoord has none yet, and a test wants the run at a moment of its choosing anyway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from app.errors import not_found
+from app.state import AppState
+from app.workers.cron import CRON_WORKERS
+from mockctl.api.mock import require_admin
+
+router = APIRouter(prefix="/-/mock/workers")
+
+
+@router.get("")
+async def list_workers(_state: AppState = Depends(require_admin)) -> list[dict[str, str]]:
+    return [{"name": name, "job_class": w.job_class, "cron": w.cron} for name, w in CRON_WORKERS.items()]
+
+
+@router.post("/{name}/perform")
+async def perform(name: str, state: AppState = Depends(require_admin)) -> dict[str, Any]:
+    """``name``: the cron job (``object_storage_delete_stale_direct_uploads_worker``) or the
+    class (``ObjectStorage::DeleteStaleDirectUploadsWorker``). Answers what the run did."""
+    worker = CRON_WORKERS.get(name) or next((w for w in CRON_WORKERS.values() if w.job_class == name), None)
+    if worker is None:
+        raise not_found("Worker")
+    return {"job_class": worker.job_class, **await worker(state).perform()}
