@@ -18,6 +18,7 @@ from runner_client.client import ArtifactsClient
 from runner_client.log import RunnerLog
 from runner_client.responses import ArtifactsError
 from runner_client.runner.cli import app as runner_app
+from runner_client.tokens import token_problem
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="gitlab-runner's artifact helpers and a built-in runner."
@@ -60,6 +61,12 @@ def _run(log: RunnerLog, work) -> None:  # noqa: ANN001 - a coroutine
         raise typer.Exit(1) from None
 
 
+def _check_token(log: RunnerLog, token: str) -> None:
+    if problem := token_problem("--token (CI_JOB_TOKEN)", token):
+        log.fatal(problem)
+        raise typer.Exit(1)
+
+
 def artifacts_uploader(
     url: Url = "",
     token: Token = "",
@@ -97,6 +104,7 @@ def artifacts_uploader(
     if job_id <= 0:
         log.fatal("Missing build ID")
         raise typer.Exit(1)
+    _check_token(log, token)
 
     async def work() -> None:
         async with ArtifactsClient(
@@ -173,6 +181,7 @@ def artifacts_downloader(
     if job_id <= 0 or not token or not url:
         log.fatal("Incomplete arguments")
         raise typer.Exit(1)
+    _check_token(log, token)
     wait = go_duration(retry_time)
 
     async def work() -> None:

@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from app.config import Settings
     from app.state import AppState
     from mockctl.seed.demo import DemoInfo
+    from mockctl.seed.scenario import Scenario
 
 
 def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started: float) -> None:
@@ -66,7 +68,9 @@ def serve(
     path_style: Annotated[bool | None, typer.Option("--path-style/--virtual-host-style")] = None,
     proxy_download: Annotated[bool | None, typer.Option("--proxy-download/--no-proxy-download")] = None,
     admin_token: Annotated[str | None, typer.Option(help="Admin PRIVATE-TOKEN (MOCKCOORD_ADMIN_TOKEN).")] = None,
-    scenario: Annotated[Path | None, typer.Option(help="Scenario file (YAML or JSON) to load.")] = None,
+    scenario: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Scenario file (YAML or JSON) to load.")
+    ] = None,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load the demo scenario.")] = True,
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
 ) -> None:
@@ -90,12 +94,31 @@ def serve(
         log_level=log_level,
     )
     refuse_unsafe_bind(settings)
+    loaded = _read_scenario(scenario) if scenario is not None else None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, scenario, demo))
+        asyncio.run(_serve(settings, loaded, demo))
 
 
-async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
-    from mockctl.seed.demo import load_scenario_file, prepare_demo
+def _read_scenario(path: Path) -> tuple[Path, Scenario]:
+    """Checked before anything starts, so a broken file is one line naming it and the field."""
+    from pydantic import ValidationError
+
+    from mockctl.seed.scenario import Scenario, validation_message
+    from mockctl.seed.scenario_file import ScenarioFileError, read_scenario_file
+
+    try:
+        return path, Scenario.model_validate(read_scenario_file(path) or {})
+    except ScenarioFileError as exc:
+        message = str(exc)
+    except ValidationError as exc:
+        message = f"{path}: {validation_message(exc)}"
+    console.print(f"--scenario {message}", style="red", markup=False)
+    raise typer.Exit(2)
+
+
+async def _serve(settings: Settings, scenario: tuple[Path, Scenario] | None, demo: bool) -> None:
+    from mockctl.seed.apply import SeedError, apply_scenario
+    from mockctl.seed.demo import prepare_demo
     from mockctl.stack import running_stack
 
     started = time.monotonic()
@@ -106,7 +129,11 @@ async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
         async with running_stack(settings) as stack:
             info = await prepare_demo(stack.state) if demo and scenario is None else None
             if scenario is not None:
-                console.print_json(json.dumps(await load_scenario_file(stack.state, scenario)))
+                path, parsed = scenario
+                try:
+                    console.print_json(json.dumps(asdict(await apply_scenario(stack.state, parsed))))
+                except SeedError as exc:
+                    raise RuntimeError(f"--scenario {path}: {exc}") from None
             print_banner(stack.state, stack.url, info, started)
             sys.stdout.flush()
             await stack.wait()
