@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mockctl.cli.common import DataDirOpt, DbOpt, HostOpt, build_settings, console, refuse_unsafe_bind
+from mockctl.cli.common import DataDirOpt, DbOpt, HostOpt, build_settings, console, refuse_unsafe_bind, setting_default
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -56,9 +56,22 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
 
 def serve(
     host: HostOpt = None,
-    port: Annotated[int | None, typer.Option("--port", help="Front-door port (MOCKCOORD_WORKHORSE_PORT).")] = None,
-    rails_port: Annotated[int | None, typer.Option(help="Rails port (MOCKCOORD_RAILS_PORT).")] = None,
-    s3_port: Annotated[int | None, typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            help="Front-door (Workhorse) port (MOCKCOORD_WORKHORSE_PORT).",
+            show_default=setting_default("workhorse_port"),
+        ),
+    ] = None,
+    rails_port: Annotated[
+        int | None,
+        typer.Option(help="Rails port (MOCKCOORD_RAILS_PORT).", show_default=setting_default("rails_port")),
+    ] = None,
+    s3_port: Annotated[
+        int | None,
+        typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).", show_default=setting_default("s3_port")),
+    ] = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
     storage: Annotated[str | None, typer.Option(help="'s3' (object storage) or 'local' (disk).")] = None,
@@ -144,7 +157,10 @@ async def _serve(settings: Settings, scenario: tuple[Path, Scenario] | None, dem
 
 def rails(
     host: HostOpt = None,
-    port: Annotated[int | None, typer.Option("--port", help="Port (MOCKCOORD_RAILS_PORT).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port (MOCKCOORD_RAILS_PORT).", show_default=setting_default("rails_port")),
+    ] = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
 ) -> None:
