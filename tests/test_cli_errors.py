@@ -82,3 +82,8 @@ def test_helpers_refuse_a_placeholder_job_token(command: str, tmp_path: Path) ->
     )
     assert code == 1
     assert "FATAL: --token (CI_JOB_TOKEN): 'glcbt-…' is not a token" in out
+
+
+def test_troubleshoot_names_an_unknown_scenario() -> None:
+    code, out = invoke("troubleshoot", "no-such-case")
+    assert (code, out.strip()) == (2, "no-such-case: no such file, nor a scenario of `mockcoord troubleshoot`")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shlex
 import signal
 import sys
 import time
@@ -39,6 +40,18 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
     console.print(f"  database      {settings.resolved_database_url}")
     console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
     console.print(f"  logs          {settings.data_dir.resolve() / 'log' / 'workhorse.log'}")
+    exports = {"MOCKCOORD_URL": base_url, "MOCKCOORD_ADMIN_TOKEN": settings.admin_token}
+    if demo is not None:
+        exports = {
+            "CI_SERVER_URL": base_url,
+            "CI_JOB_TOKEN": demo.test_job_token,
+            "CI_JOB_ID": demo.test_job_id,
+        } | exports
+    # The README's commands read these: pasted in another shell, they reach this instance.
+    console.print("\nIn another shell:", markup=False)
+    console.print(
+        "  export " + " ".join(f"{name}={shlex.quote(str(value))}" for name, value in exports.items()), markup=False
+    )
     if demo is None:
         return
     url = f"{base_url}/api/v4/jobs/{demo.build_job_id}/artifacts"
