@@ -3,12 +3,15 @@ code 1 or 2: never a traceback. Nothing here reaches a network or starts a coord
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from mockctl.cli import cli
+from mockctl.embedded_s3 import free_port
 
 BROKEN_YAML = "users: [alice\n"
 
@@ -87,3 +90,33 @@ def test_helpers_refuse_a_placeholder_job_token(command: str, tmp_path: Path) ->
 def test_troubleshoot_names_an_unknown_scenario() -> None:
     code, out = invoke("troubleshoot", "no-such-case")
     assert (code, out.strip()) == (2, "no-such-case: no such file, nor a scenario of `mockcoord troubleshoot`")
+
+
+@pytest.mark.parametrize("command", ["serve", "rails"])
+def test_a_wrong_or_unreachable_database_is_named_before_anything_starts(command: str, tmp_path: Path) -> None:
+    unreachable = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x"
+    ports = ["--port", str(free_port())]
+    if command == "serve":
+        ports += ["--rails-port", str(free_port()), "--s3-port", str(free_port())]
+    for url, problem in (("nonsense://x", "Can't load plugin"), (unreachable, "Connect call failed")):
+        # a process with a deadline: without the check, the servers would start and wait
+        done = subprocess.run(
+            [sys.executable, "-m", "app", command, "--data-dir", str(tmp_path), "--database-url", url, *ports],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        code, out = done.returncode, done.stdout + done.stderr
+        assert code == 2 and out.count("\n") == 1, out
+        assert out.startswith(f"--database-url {url}: ") and problem in out
+
+
+def test_workhorse_names_a_missing_secret_file(tmp_path: Path) -> None:
+    code, out = invoke("workhorse", "--secret-file", str(tmp_path / "missing"))
+    assert code == 2 and "'--secret-file'" in out and "does not exist" in out
+
+
+def test_flows_names_an_unreachable_coordinator() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    code, out = invoke("flows", "reproduce", "direct", "--url", url)
+    assert (code, out.strip()) == (1, f"{url}: All connection attempts failed")

@@ -34,7 +34,8 @@ def flows_reproduce(
     try:
         print(asyncio.run(_reproduce(kind, url, admin_token, storage)), end="")
     except (httpx.HTTPError, RuntimeError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        where = f"{url}: " if url and isinstance(exc, httpx.TransportError) else ""
+        console.print(f"{where}{exc}", style="red", markup=False)
         raise typer.Exit(1) from None
 
 

@@ -121,8 +121,32 @@ def serve(
     )
     refuse_unsafe_bind(settings)
     loaded = _read_scenario(scenario) if scenario is not None else None
+    check_database(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings, loaded, demo))
+
+
+def check_database(settings: Settings) -> None:
+    """A wrong or unreachable database is one line naming the URL before anything starts
+    (Rails' startup would end in uvicorn printing the driver's traceback)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import Database
+
+    async def connect() -> None:
+        database = Database(settings.resolved_database_url)
+        try:
+            async with database.engine.connect():
+                pass
+        finally:
+            await database.engine.dispose()
+
+    try:
+        asyncio.run(connect())
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        problem = str(exc).splitlines()[0]
+        console.print(f"--database-url {settings.resolved_database_url}: {problem}", style="red", markup=False)
+        raise typer.Exit(2) from None
 
 
 def _read_scenario(path: Path) -> tuple[Path, Scenario]:
@@ -184,6 +208,7 @@ def rails(
 
     settings = build_settings(host=host, rails_port=port, data_dir=data_dir, database_url=database_url)
     refuse_unsafe_bind(settings)
+    check_database(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -197,9 +222,10 @@ def workhorse(
     rails_url: Annotated[str, typer.Option(help="Where Rails listens.")] = "http://127.0.0.1:3001",
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
-    secret_file: Annotated[Path, typer.Option(help="GitLab's .gitlab_workhorse_secret, shared with Rails.")] = Path(
-        ".mockcoord/.gitlab_workhorse_secret"
-    ),
+    secret_file: Annotated[
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="GitLab's .gitlab_workhorse_secret, shared with Rails."),
+    ] = Path(".mockcoord/.gitlab_workhorse_secret"),
     client_max_body_size: Annotated[int, typer.Option(help="NGINX-style body limit in bytes; 0 = off.")] = 0,
 ) -> None:
     """Start Workhorse alone, in front of a Rails started elsewhere."""
