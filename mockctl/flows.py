@@ -62,7 +62,9 @@ def short_key(key: str) -> str:
     return "/".join(part[:8] + "…" if len(part) > 12 else part for part in key.split("/"))
 
 
-def _rails_steps(rails: JournalEntry, lines: list[str]) -> None:
+def _rails_steps(rails: JournalEntry, lines: list[str]) -> bool:
+    """Draw what Rails did; True when it answered Workhorse with a send instruction."""
+    sent = False
     for step in rails.steps:
         if step.startswith(STORAGE_STEP):
             method, key, status = step.removeprefix(STORAGE_STEP).rsplit(" ", 2)
@@ -71,13 +73,27 @@ def _rails_steps(rails: JournalEntry, lines: list[str]) -> None:
             lines.append(f"    R->>P: {step}")
         elif step.startswith(("Send ", "SendURL")):
             lines.append(f"    R->>W: {step}")
+            sent = True
         else:
             lines.append(f"    R->>R: {step}")
+    return sent
+
+
+def _rails_call(rails: JournalEntry, lines: list[str], *, front: bool) -> None:
+    """One request Rails served: Workhorse's authorize, the call it makes to finalize an upload
+    after storing the file, or the whole request when nothing stood in front."""
+    if front:
+        lines.append(f"    W->>+R: {rails.method} {_target(rails)}")
+    sent = _rails_steps(rails, lines)
+    if sent and rails.status < 400 and front:
+        lines.append("    deactivate R")
+    else:
+        lines.append(f"    R-->>-{'W' if front else 'C'}: {status_text(rails.status)}")
 
 
 def _storage_line(entry: JournalEntry, source: str) -> list[str]:
     size = f" ({entry.bytes_out or entry.bytes_in} bytes)" if entry.bytes_out or entry.bytes_in else ""
-    name = "<presigned URL>" if source == "W" and entry.method == "GET" else entry.path
+    name = "<presigned URL>" if source == "W" and entry.method == "GET" else short_key(entry.path)
     return [f"    {source}->>O: {entry.method} {name}", f"    O-->>{source}: {status_text(entry.status)}{size}"]
 
 
@@ -86,8 +102,7 @@ def render(entries: list[JournalEntry], client_steps: list[str] | None = None) -
     lines the caller saw itself after the answer (a redirect followed to object storage)."""
     ordered = sorted(entries, key=lambda e: (e.started_at, e.id))
     front = next((e for e in ordered if e.component == "workhorse"), None)
-    rails = next((e for e in ordered if e.component == "rails"), None)
-    first = front or rails
+    first = front or next((e for e in ordered if e.component == "rails"), None)
     if first is None:
         return HEADER + "\n"
     lines = [HEADER]
@@ -95,18 +110,14 @@ def render(entries: list[JournalEntry], client_steps: list[str] | None = None) -
     lines.append(f"    C->>+{entry_point}: {first.method} {_target(first)}")
     if note := _auth_note(first):
         lines.append(f"    Note over C,{entry_point}: {note}")
-    if front and rails:
-        lines.append(f"    W->>+R: {rails.method} {_target(rails)}")
-    if rails:
-        _rails_steps(rails, lines)
-        if rails.status >= 400 or not front:
-            lines.append(f"    R-->>-{'W' if front else 'C'}: {status_text(rails.status)}")
-        else:
-            lines.append("    deactivate R")
+    for entry in ordered:
+        if entry.component == "rails":
+            _rails_call(entry, lines, front=front is not None)
+            if front is None:
+                break
+        elif front and entry.component == "storage" and entry.via == "workhorse":
+            lines += _storage_line(entry, "W")
     if front:
-        for entry in ordered:
-            if entry.component == "storage" and entry.via == "workhorse":
-                lines += _storage_line(entry, "W")
         size = f" ({front.bytes_out} bytes)" if front.bytes_out and front.status < 300 else ""
         lines.append(f"    W-->>-C: {status_text(front.status)}{size}")
     lines += [f"    {step}" for step in client_steps or []]

@@ -119,6 +119,13 @@ def available() -> list[Path]:
     return sorted(SCENARIOS_DIR.glob("*.yaml"))
 
 
+def find(name: str) -> Path | None:
+    """A scenario file by its path, or by its name in ``scenarios/`` (so it runs from any folder)."""
+    if Path(name).is_file():
+        return Path(name)
+    return next((path for path in available() if name in (path.stem, path.name)), None)
+
+
 def _random_file(path: Path, size: int) -> None:
     with path.open("wb") as fh:
         while size > 0:

@@ -14,11 +14,14 @@ from typing import Annotated
 import typer
 
 from runner_client.archive import ArchiveError
+from runner_client.cli_help import use_click_metavars
 from runner_client.client import ArtifactsClient
 from runner_client.log import RunnerLog
 from runner_client.responses import ArtifactsError
 from runner_client.runner.cli import app as runner_app
+from runner_client.tokens import token_problem
 
+use_click_metavars()
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="gitlab-runner's artifact helpers and a built-in runner."
 )
@@ -60,6 +63,12 @@ def _run(log: RunnerLog, work) -> None:  # noqa: ANN001 - a coroutine
         raise typer.Exit(1) from None
 
 
+def _check_token(log: RunnerLog, token: str) -> None:
+    if problem := token_problem("--token (CI_JOB_TOKEN)", token):
+        log.fatal(problem)
+        raise typer.Exit(1)
+
+
 def artifacts_uploader(
     url: Url = "",
     token: Token = "",
@@ -89,7 +98,7 @@ def artifacts_uploader(
     runner_version: RunnerVersion = "19",
     progress: Progress = "auto",
 ) -> None:
-    """create and upload build artifacts (internal)"""
+    """Archive a job's files and upload them to the coordinator, as gitlab-runner's artifacts-uploader."""
     log = RunnerLog(verbose=verbose)
     if not url or not token:
         log.fatal("Missing runner credentials")
@@ -97,6 +106,7 @@ def artifacts_uploader(
     if job_id <= 0:
         log.fatal("Missing build ID")
         raise typer.Exit(1)
+    _check_token(log, token)
 
     async def work() -> None:
         async with ArtifactsClient(
@@ -141,7 +151,7 @@ def artifacts_downloader(
             "--archiver-staging-dir", envvar="ARCHIVER_STAGING_DIR", help="Directory to stage artifact archives"
         ),
     ] = "",
-    retry: Annotated[int, typer.Option("--retry", help="How many times to retry upload")] = 2,
+    retry: Annotated[int, typer.Option("--retry", help="How many times to retry the download")] = 2,
     retry_time: Annotated[str, typer.Option("--retry-time", help="How long to wait between retries")] = "1s",
     parallel_transfer: Annotated[
         bool,
@@ -162,7 +172,7 @@ def artifacts_downloader(
     runner_version: RunnerVersion = "19",
     progress: Progress = "auto",
 ) -> None:
-    """download and extract build artifacts (internal)"""
+    """Download a job's artifacts archive and extract it here, as gitlab-runner's artifacts-downloader."""
     log = RunnerLog(verbose=verbose)
     if not url:
         log.warning("Missing URL (--url)")
@@ -173,6 +183,7 @@ def artifacts_downloader(
     if job_id <= 0 or not token or not url:
         log.fatal("Incomplete arguments")
         raise typer.Exit(1)
+    _check_token(log, token)
     wait = go_duration(retry_time)
 
     async def work() -> None:

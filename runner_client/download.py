@@ -18,7 +18,7 @@ from runner_client.archive import ArchiveError, extract
 from runner_client.connection import Connection
 from runner_client.profile import status_line
 from runner_client.responses import ArtifactsError, message_from_json_or_xml
-from runner_client.transport import TransportError
+from runner_client.transport import TransportError, go_error
 
 MESSAGE = "Downloading artifacts from coordinator..."
 RANGE_SIZE = 16 << 20
@@ -121,7 +121,7 @@ class _Attempt:
             res = await self.client.http.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
             self.client.add_correlation(fields, None, self.request_id)
-            self.log.error(MESSAGE, "error", str(exc), **fields)
+            self.log.error(MESSAGE, "error", go_error(request, exc), **fields)
             return DownloadState.FAILED
         try:
             fields[self.client.profile.status_field] = self.client.profile.status_value(res)

@@ -35,3 +35,15 @@ def shorten_token(token: str, rule: TokenRule = TokenRule.V18_2) -> str:
     if rule is TokenRule.V18_2:
         return _CURRENT_PREFIX.sub("", token, count=1)[:9]
     return _legacy(token, job_prefix=rule is TokenRule.V17_9)
+
+
+def token_problem(flag: str, token: str) -> str | None:
+    """Why ``token`` cannot be one (GitLab's tokens are ASCII), naming the flag; None if it can.
+
+    gitlab-runner would send the bytes and be refused; an HTTP header here must be ASCII, and a
+    non-ASCII token is nearly always a placeholder left in (the docs' ``glcbt-…``).
+    """
+    odd = next((c for c in token if not c.isascii() or not c.isprintable()), None)
+    if odd is None:
+        return None
+    return f"{flag}: {token!r} is not a token: it contains {odd!r} (a placeholder left in?)"

@@ -5,6 +5,7 @@ otherwise. Before v18.3 only a 429 carrying ``RateLimit-ResetTime`` was retried.
 
 from __future__ import annotations
 
+import errno
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,30 @@ Sleep = Callable[[float], Awaitable[None]]
 
 class TransportError(Exception):
     """No response at all (connection refused, reset, archive failure mid-body)."""
+
+
+# Go's syscall texts for what a dial most often meets on a runner's host.
+DIAL_ERRORS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.EHOSTUNREACH: "no route to host",
+    errno.ENETUNREACH: "network is unreachable",
+    errno.ETIMEDOUT: "connection timed out",
+}
+
+
+def go_error(request: httpx.Request, exc: BaseException) -> str:
+    """What Go's net/http says when nothing came back: ``Post "<url>": dial tcp 127.0.0.1:9:
+    connect: connection refused`` (httpx would say ``All connection attempts failed``)."""
+    cause: BaseException | None = exc
+    while cause is not None and getattr(cause, "errno", None) not in DIAL_ERRORS:
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.ConnectError) and cause is not None:
+        url = request.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        detail = f"dial tcp {url.host}:{port}: connect: {DIAL_ERRORS[cause.errno]}"  # type: ignore[attr-defined]
+    else:
+        detail = str(exc) or type(exc).__name__
+    return f'{request.method.capitalize()} "{request.url}": {detail}'
 
 
 class Backoff:
@@ -117,7 +142,9 @@ class RetryRequester:
             try:
                 res = await self.client.send(request, stream=True, follow_redirects=follow_redirects)
             except (httpx.HTTPError, OSError, TransportError) as exc:
-                raise TransportError(f"couldn't execute {request.method} against {request.url}: {exc}") from exc
+                raise TransportError(
+                    f"couldn't execute {request.method} against {request.url}: {go_error(request, exc)}"
+                ) from exc
             attempts += 1
             if not retry or not self.should_retry(res) or attempts >= self.max_attempts:
                 return res

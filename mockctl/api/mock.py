@@ -28,7 +28,7 @@ from mockctl.instrument import instrument
 from mockctl.journal import WORKHORSE_JOURNAL_HEADER, JournalFilter, workhorse_entries
 from mockctl.reset import reset
 from mockctl.seed.apply import SeedError, apply_scenario
-from mockctl.seed.scenario import Scenario
+from mockctl.seed.scenario import Scenario, validation_message
 
 router = APIRouter(prefix="/-/mock")
 # Times past it leave expiries (up to a thousand years) no room before a datetime's year 9999.
@@ -46,12 +46,6 @@ async def require_admin(request: Request, state: AppState = Depends(get_state)) 
     if not user.admin:
         raise forbidden()
     return state
-
-
-def validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
 
 
 def parse_scenario(data: Any) -> Scenario:

@@ -8,27 +8,34 @@ imported inside the commands that need them).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from app.config import DEFAULT_ADMIN_TOKEN
-
-if TYPE_CHECKING:
-    from app.config import Settings
+from app.config import DEFAULT_ADMIN_TOKEN, Settings
 
 console = Console(highlight=False, soft_wrap=True)
 
-HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (MOCKCOORD_HOST).")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (MOCKCOORD_DATA_DIR).")]
+
+def setting_default(name: str) -> str:
+    """What ``--help`` shows for a flag left unset: the setting's own default (``MOCKCOORD_*``
+    variables still win over it, so the flag's Python default stays None)."""
+    return str(Settings.model_fields[name].default)
+
+
+HostOpt = Annotated[
+    str | None, typer.Option("--host", help="Address to bind (MOCKCOORD_HOST).", show_default=setting_default("host"))
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (MOCKCOORD_DATA_DIR).", show_default=setting_default("data_dir")),
+]
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy async URL (MOCKCOORD_DATABASE_URL).")]
 
 
 def build_settings(**flags: Any) -> Settings:
     """Flags override ``MOCKCOORD_*`` variables; flags left unset leave them alone."""
-    from app.config import Settings
-
     storage = flags.pop("storage", None)
     connection = {k: flags.pop(k) for k in ("endpoint", "region", "path_style") if flags.get(k) is not None}
     for key in ("endpoint", "region", "path_style"):

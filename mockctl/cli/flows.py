@@ -14,17 +14,17 @@ from mockctl.cli.common import DEFAULT_ADMIN_TOKEN, console
 if TYPE_CHECKING:
     from mockctl.flow_reproduce import Kind
 
-app = typer.Typer(no_args_is_help=True, help="Draw GitLab's artifact download flows from real traffic.")
+app = typer.Typer(no_args_is_help=True, help="Draw GitLab's artifact download and upload flows from real traffic.")
 
 
 @app.command("reproduce")
 def flows_reproduce(
-    kind: Annotated[str, typer.Argument(help="direct, proxy or denied")],
+    kind: Annotated[str, typer.Argument(help="direct, proxy, denied or upload")],
     url: Annotated[str | None, typer.Option(help="A running coordinator; unset: start one in-process.")] = None,
     admin_token: Annotated[str, typer.Option(envvar="MOCKCOORD_ADMIN_TOKEN")] = DEFAULT_ADMIN_TOKEN,
     storage: Annotated[str, typer.Option(help="For the in-process coordinator: 's3' or 'local'.")] = "s3",
 ) -> None:
-    """Run one download the way a runner does and print its Mermaid sequence diagram."""
+    """Run one download (or upload) the way a runner does and print its Mermaid sequence diagram."""
     import httpx
 
     from mockctl.flow_reproduce import KINDS
@@ -34,7 +34,8 @@ def flows_reproduce(
     try:
         print(asyncio.run(_reproduce(kind, url, admin_token, storage)), end="")
     except (httpx.HTTPError, RuntimeError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        where = f"{url}: " if url and isinstance(exc, httpx.TransportError) else ""
+        console.print(f"{where}{exc}", style="red", markup=False)
         raise typer.Exit(1) from None
 
 

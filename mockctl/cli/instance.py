@@ -25,9 +25,13 @@ def seed(
     admin_token: TokenOpt = DEFAULT_ADMIN_TOKEN,
 ) -> None:
     """Load a scenario into a running coordinator (atomic: all or nothing)."""
-    import yaml
+    from mockctl.seed.scenario_file import ScenarioFileError, read_scenario_file
 
-    data = yaml.safe_load(file.read_text())
+    try:
+        data = read_scenario_file(file)
+    except ScenarioFileError as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from None
     anchor_repository_paths(data, file.parent)
     console.print_json(json.dumps(admin_call("POST", url, admin_token, "/-/mock/seed", data)))
 

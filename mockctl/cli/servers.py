@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shlex
 import signal
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mockctl.cli.common import DataDirOpt, DbOpt, HostOpt, build_settings, console, refuse_unsafe_bind
+from mockctl.cli.common import DataDirOpt, DbOpt, HostOpt, build_settings, console, refuse_unsafe_bind, setting_default
 
 if TYPE_CHECKING:
     from app.config import Settings
     from app.state import AppState
     from mockctl.seed.demo import DemoInfo
+    from mockctl.seed.scenario import Scenario
 
 
 def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started: float) -> None:
@@ -37,6 +40,18 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
     console.print(f"  database      {settings.resolved_database_url}")
     console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
     console.print(f"  logs          {settings.data_dir.resolve() / 'log' / 'workhorse.log'}")
+    exports = {"MOCKCOORD_URL": base_url, "MOCKCOORD_ADMIN_TOKEN": settings.admin_token}
+    if demo is not None:
+        exports = {
+            "CI_SERVER_URL": base_url,
+            "CI_JOB_TOKEN": demo.test_job_token,
+            "CI_JOB_ID": demo.test_job_id,
+        } | exports
+    # The README's commands read these: pasted in another shell, they reach this instance.
+    console.print("\nIn another shell:", markup=False)
+    console.print(
+        "  export " + " ".join(f"{name}={shlex.quote(str(value))}" for name, value in exports.items()), markup=False
+    )
     if demo is None:
         return
     url = f"{base_url}/api/v4/jobs/{demo.build_job_id}/artifacts"
@@ -59,9 +74,22 @@ def say(message: str) -> None:
 
 def serve(
     host: HostOpt = None,
-    port: Annotated[int | None, typer.Option("--port", help="Front-door port (MOCKCOORD_WORKHORSE_PORT).")] = None,
-    rails_port: Annotated[int | None, typer.Option(help="Rails port (MOCKCOORD_RAILS_PORT).")] = None,
-    s3_port: Annotated[int | None, typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            help="Front-door (Workhorse) port (MOCKCOORD_WORKHORSE_PORT).",
+            show_default=setting_default("workhorse_port"),
+        ),
+    ] = None,
+    rails_port: Annotated[
+        int | None,
+        typer.Option(help="Rails port (MOCKCOORD_RAILS_PORT).", show_default=setting_default("rails_port")),
+    ] = None,
+    s3_port: Annotated[
+        int | None,
+        typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).", show_default=setting_default("s3_port")),
+    ] = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
     storage: Annotated[str | None, typer.Option(help="'s3' (object storage) or 'local' (disk).")] = None,
@@ -71,7 +99,9 @@ def serve(
     path_style: Annotated[bool | None, typer.Option("--path-style/--virtual-host-style")] = None,
     proxy_download: Annotated[bool | None, typer.Option("--proxy-download/--no-proxy-download")] = None,
     admin_token: Annotated[str | None, typer.Option(help="Admin PRIVATE-TOKEN (MOCKCOORD_ADMIN_TOKEN).")] = None,
-    scenario: Annotated[Path | None, typer.Option(help="Scenario file (YAML or JSON) to load.")] = None,
+    scenario: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Scenario file (YAML or JSON) to load.")
+    ] = None,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load the demo scenario.")] = True,
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
 ) -> None:
@@ -95,12 +125,55 @@ def serve(
         log_level=log_level,
     )
     refuse_unsafe_bind(settings)
+    loaded = _read_scenario(scenario) if scenario is not None else None
+    check_database(settings)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, scenario, demo))
+        asyncio.run(_serve(settings, loaded, demo))
 
 
-async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
-    from mockctl.seed.demo import load_scenario_file, prepare_demo
+def check_database(settings: Settings) -> None:
+    """A wrong or unreachable database is one line naming the URL before anything starts
+    (Rails' startup would end in uvicorn printing the driver's traceback)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import Database
+
+    async def connect() -> None:
+        database = Database(settings.resolved_database_url)
+        try:
+            async with database.engine.connect():
+                pass
+        finally:
+            await database.engine.dispose()
+
+    try:
+        asyncio.run(connect())
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        problem = str(exc).splitlines()[0]
+        console.print(f"--database-url {settings.resolved_database_url}: {problem}", style="red", markup=False)
+        raise typer.Exit(2) from None
+
+
+def _read_scenario(path: Path) -> tuple[Path, Scenario]:
+    """Checked before anything starts, so a broken file is one line naming it and the field."""
+    from pydantic import ValidationError
+
+    from mockctl.seed.scenario import Scenario, validation_message
+    from mockctl.seed.scenario_file import ScenarioFileError, read_scenario_file
+
+    try:
+        return path, Scenario.model_validate(read_scenario_file(path) or {})
+    except ScenarioFileError as exc:
+        message = str(exc)
+    except ValidationError as exc:
+        message = f"{path}: {validation_message(exc)}"
+    console.print(f"--scenario {message}", style="red", markup=False)
+    raise typer.Exit(2)
+
+
+async def _serve(settings: Settings, scenario: tuple[Path, Scenario] | None, demo: bool) -> None:
+    from mockctl.seed.apply import SeedError, apply_scenario
+    from mockctl.seed.demo import prepare_demo
     from mockctl.stack import running_stack
 
     started = time.monotonic()
@@ -111,7 +184,11 @@ async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
         async with running_stack(settings, say=say) as stack:
             info = await prepare_demo(stack.state) if demo and scenario is None else None
             if scenario is not None:
-                console.print_json(json.dumps(await load_scenario_file(stack.state, scenario)))
+                path, parsed = scenario
+                try:
+                    console.print_json(json.dumps(asdict(await apply_scenario(stack.state, parsed))))
+                except SeedError as exc:
+                    raise RuntimeError(f"--scenario {path}: {exc}") from None
             print_banner(stack.state, stack.url, info, started)
             sys.stdout.flush()
             await stack.wait()
@@ -122,7 +199,10 @@ async def _serve(settings: Settings, scenario: Path | None, demo: bool) -> None:
 
 def rails(
     host: HostOpt = None,
-    port: Annotated[int | None, typer.Option("--port", help="Port (MOCKCOORD_RAILS_PORT).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port (MOCKCOORD_RAILS_PORT).", show_default=setting_default("rails_port")),
+    ] = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -134,6 +214,7 @@ def rails(
 
     settings = build_settings(host=host, rails_port=port, data_dir=data_dir, database_url=database_url)
     refuse_unsafe_bind(settings)
+    check_database(settings)
     mask_access_log()
     uvicorn.run(
         create_app(settings),
@@ -148,9 +229,10 @@ def workhorse(
     rails_url: Annotated[str, typer.Option(help="Where Rails listens.")] = "http://127.0.0.1:3001",
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
-    secret_file: Annotated[Path, typer.Option(help="GitLab's .gitlab_workhorse_secret, shared with Rails.")] = Path(
-        ".mockcoord/.gitlab_workhorse_secret"
-    ),
+    secret_file: Annotated[
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="GitLab's .gitlab_workhorse_secret, shared with Rails."),
+    ] = Path(".mockcoord/.gitlab_workhorse_secret"),
     client_max_body_size: Annotated[int, typer.Option(help="NGINX-style body limit in bytes; 0 = off.")] = 0,
     admin_token: Annotated[
         str | None,

@@ -13,7 +13,8 @@ from mockctl.cli.common import console
 
 def troubleshoot(
     scenario: Annotated[
-        Path | None, typer.Argument(exists=True, dir_okay=False, help="A file of scenarios/; none: list them.")
+        str | None,
+        typer.Argument(help="A scenario file, or the name of one in scenarios/ (500-missing-region); none: list them."),
     ] = None,
     fixed: Annotated[bool, typer.Option("--fixed", help="Apply the page's fix and check the upload succeeds.")] = False,
 ) -> None:
@@ -28,10 +29,16 @@ def troubleshoot(
             case = troubleshooting.load(path)
             console.print(f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}  {case.title}")
         return
+    path = troubleshooting.find(scenario)
+    if path is None:
+        console.print(
+            f"{scenario}: no such file, nor a scenario of `mockcoord troubleshoot`", style="red", markup=False
+        )
+        raise typer.Exit(2)
     try:
-        case = troubleshooting.load(scenario)
+        case = troubleshooting.load(path)
     except (ValueError, yaml.YAMLError) as exc:
-        console.print(f"[red]{scenario}: {exc}[/red]")
+        console.print(f"{path}: {exc}", style="red", markup=False)
         raise typer.Exit(2) from None
     console.print(f"[bold]{case.title}[/bold]  (GitLab's page: {case.section})")
     if fixed:

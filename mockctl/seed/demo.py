@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
-from typing import Any
 
 import yaml
 from sqlmodel import select
@@ -29,11 +26,6 @@ class DemoInfo:
 
 def read_scenario(text: str) -> Scenario:
     return Scenario.model_validate(yaml.safe_load(text) or {})
-
-
-async def load_scenario_file(state: AppState, path: Path) -> dict[str, Any]:
-    text = await asyncio.to_thread(path.read_text)
-    return asdict(await apply_scenario(state, read_scenario(text)))
 
 
 async def _find_demo(state: AppState) -> DemoInfo | None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.models import (
     PLAN_LIMIT_TYPES,
@@ -254,3 +254,10 @@ VISIBILITY = {
     "internal": VisibilityLevel.INTERNAL,
     "public": VisibilityLevel.PUBLIC,
 }
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's first complaint in one line, naming the field (``users.0.username: ...``)."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"

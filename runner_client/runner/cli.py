@@ -19,7 +19,7 @@ from runner_client.log import RunnerLog
 from runner_client.runner.config import Config, ConfigError, RunnerEntry, now_utc_seconds
 from runner_client.runner.multi import MultiRunner
 from runner_client.runner.network import REVISION, JobsClient, architecture
-from runner_client.tokens import shorten_token
+from runner_client.tokens import shorten_token, token_problem
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="A gitlab-runner work-alike (shell executor).")
 
@@ -155,9 +155,12 @@ async def _register(
         except ConfigError as exc:
             raise _fail(log, str(exc)) from None
         system_id = cfg.system_id()
+        flag = "--token" if token else "--registration-token"
         token = token or registration_token
         if not token:
             raise _fail(log, "The registration-token needs to be entered")
+        if problem := token_problem(flag, token):
+            raise _fail(log, problem)
         entry = RunnerEntry(name=name, url=url, token=token, executor=executor, shell=shell, builds_dir=builds_dir)
         if token.startswith("glrt-"):
             if reserved_given:
@@ -216,6 +219,10 @@ def run(
     except ConfigError as exc:
         log.fatal(str(exc))
         raise typer.Exit(1) from None
+    bad = (token_problem(f"{config}: runners[{i}].token", r.token) for i, r in enumerate(cfg.runners))
+    if problem := next((p for p in bad if p), None):
+        log.fatal(problem)
+        raise typer.Exit(1)
     unsupported = [r.name or shorten_token(r.token) for r in cfg.runners if r.executor != "shell"]
     if unsupported:
         log.fatal("only the shell executor is supported; not by:", ", ".join(unsupported))

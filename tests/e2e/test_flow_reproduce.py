@@ -57,6 +57,14 @@ async def test_denied(stack: Stack) -> None:
     ]
 
 
+async def test_upload(stack: Stack) -> None:
+    lines = steps(await reproduce(stack.url, ADMIN_TOKEN, "upload"))
+    assert lines[0].startswith("C->>+W: POST /api/v4/jobs/") and lines[0].endswith("artifact_type=archive")
+    calls = [line for line in lines if line.startswith("W->>+R: POST ")]
+    assert [call.split("?")[0].rsplit("/", 1)[-1] for call in calls] == ["authorize", "artifacts"]
+    assert lines[-2:] == ["R-->>-W: 201 Created", "W-->>-C: 201 Created (3 bytes)"]
+
+
 def test_cli_starts_its_own_coordinator() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "app", "flows", "reproduce", "denied"], capture_output=True, text=True, timeout=120
@@ -66,4 +74,4 @@ def test_cli_starts_its_own_coordinator() -> None:
     bad = subprocess.run(
         [sys.executable, "-m", "app", "flows", "reproduce", "sideways"], capture_output=True, text=True, timeout=60
     )
-    assert bad.returncode == 2 and "kind must be one of direct, proxy, denied" in bad.stderr + bad.stdout
+    assert bad.returncode == 2 and "kind must be one of direct, proxy, denied, upload" in bad.stderr + bad.stdout

@@ -126,3 +126,33 @@ async def test_query_string_tokens_are_filtered_in_journal_and_flows(stack: Stac
     diagram = (await stack.client.get("/-/mock/flows/q-1", headers=ADMIN)).text
     assert f"C->>+W: GET /api/v4/jobs/{build['id']}/artifacts?token=[FILTERED]&direct_download=false" in diagram
     assert token not in diagram
+
+
+async def test_upload_flow_draws_authorize_store_and_finalize(stack: Stack) -> None:
+    """Workhorse asks Rails to authorize, stores the file, then calls Rails again to finalize."""
+    seeded = await stack.rails.seed(pipeline_scenario())
+    test = job(seeded, "test")
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n' + b"x" * 500 + b"\r\n--b--\r\n"
+    )
+    path = f"/api/v4/jobs/{test['id']}/artifacts"
+    res = await stack.client.post(
+        f"{path}?artifact_format=raw&artifact_type=sast",
+        content=body,
+        headers={
+            "Job-Token": test["token"],
+            "X-Request-Id": "up-flow",
+            "Content-Type": "multipart/form-data; boundary=b",
+        },
+    )
+    assert res.status_code == 201
+    lines = [
+        line.strip() for line in (await stack.client.get("/-/mock/flows/up-flow", headers=ADMIN)).text.splitlines()
+    ]
+    authorize = lines.index(f"W->>+R: POST {path}/authorize?artifact_format=raw&artifact_type=sast")
+    finalize = lines.index(f"W->>+R: POST {path}?artifact_format=raw&artifact_type=sast")
+    assert lines[authorize + 1] == "R-->>-W: 200 OK"
+    assert authorize < finalize < lines.index("R-->>-W: 201 Created") < lines.index("W-->>-C: 201 Created (3 bytes)")
+    if stack.rails.state.store.remote:
+        stored = next(i for i, line in enumerate(lines) if line.startswith("W->>O: PUT "))
+        assert authorize < stored < finalize
