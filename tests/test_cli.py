@@ -122,8 +122,11 @@ def test_serve_twice_on_one_data_dir_reuses_the_demo(tmp_path: Path) -> None:
 def test_refuses_public_bind_with_default_admin_token(tmp_path: Path, command: list[str]) -> None:
     """Every command that binds, Workhorse too: it proxies ``/-/mock/*`` to Rails."""
     env = {k: v for k, v in os.environ.items() if k != "MOCKCOORD_ADMIN_TOKEN"}
+    target = tmp_path / "x"
+    if command[0] == "workhorse":
+        target.write_text("c2VjcmV0\n")  # --secret-file must exist; the bind is refused before it is read
     out = subprocess.run(
-        [*MOCKCOORD, *command, str(tmp_path / "x"), "--host", "0.0.0.0"],
+        [*MOCKCOORD, *command, str(target), "--host", "0.0.0.0"],
         capture_output=True,
         text=True,
         timeout=30,
