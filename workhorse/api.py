@@ -5,6 +5,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from workhorse import __version__
 from workhorse.httpio import BODY_HEADERS, Headers, Request, without
 from workhorse.secret import API_REQUEST_HEADER, api_request_token
@@ -37,6 +39,13 @@ def signed_rails_headers(state: State, req: Request, drop: Iterable[str] = ()) -
     return [*rails_headers(req, drop), (API_REQUEST_HEADER, api_request_token(state.key))]
 
 
+def rails_request(state: State, method: str, url: str, headers: Headers, content: Any = None) -> httpx.Request:
+    """A request to Rails with the client's header bytes as they came (uvicorn decodes them as
+    latin-1, so they go back as latin-1): Go's ``net/http`` passes a non-ASCII value on too, and
+    Rails answers it (an unknown token), where httpx's default ASCII would raise."""
+    return state.rails.build_request(method, url, headers=httpx.Headers(headers, encoding="latin-1"), content=content)
+
+
 @dataclass
 class Refused:
     """A Rails answer that is not an authorization; it goes back to the client as it is."""
@@ -49,7 +58,7 @@ class Refused:
 async def preauthorize(state: State, req: Request) -> dict[str, Any] | Refused:
     """``POST <path>/authorize?<query>``: the authorize JSON, or Rails' refusal to relay."""
     url = f"{req.raw_path or req.path}/authorize" + (f"?{req.query}" if req.query else "")
-    request = state.rails.build_request(req.method, url, headers=signed_rails_headers(state, req, BODY_HEADERS))
+    request = rails_request(state, req.method, url, signed_rails_headers(state, req, BODY_HEADERS))
     response = await state.rails.send(request, stream=True)
     try:
         content_type = response.headers.get("content-type", "").split(";")[0].strip()

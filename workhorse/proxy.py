@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from workhorse import sendfile
-from workhorse.api import rails_headers, signed_rails_headers
+from workhorse.api import rails_headers, rails_request, signed_rails_headers
 from workhorse.content_headers import DETECT_HEADER
 from workhorse.httpio import Headers, Request, start, without
 from workhorse.senddata import artifacts_entry, send_url
@@ -24,7 +24,7 @@ async def serve(state: State, req: Request, signed: bool = False) -> None:
     intercepted route (GitLab's ``signingProxy``), every other request goes unsigned."""
     content: AsyncIterator[bytes] | None = req.body() if _has_body(req) else None
     headers = [*(signed_rails_headers(state, req) if signed else rails_headers(req)), *state.instrument.forwarding(req)]
-    request = state.rails.build_request(req.method, req.path_qs, headers=headers, content=content)
+    request = rails_request(state, req.method, req.path_qs, headers, content)
     response = await state.rails.send(request, stream=True)
     try:
         await relay(state, req, response)

@@ -133,6 +133,16 @@ def test_request_id_propagates_and_proxy_names_workhorse_unsigned(env, client):
     assert access[0]["written_bytes"] == len(response.content)
 
 
+def test_non_ascii_header_bytes_reach_rails_as_sent(env, client):
+    """A placeholder pasted as a token (``glcbt-…``): Rails answers it, Workhorse does not fail."""
+    sent = "glcbt-…".encode()
+    for path in ("/echo", "/api/v4/jobs/1/artifacts/authorize"):
+        response = client.post(path, headers={"Job-Token": sent})
+        assert response.status_code != 500, response.text
+    seen = client.get("/echo", headers={"Job-Token": sent}).json()
+    assert seen["headers"]["job-token"].encode("latin-1") == sent
+
+
 def test_proxy_streams_request_body(env, client):
     response = client.post("/echo", content=chunked(b"x" * 3_000_000))
     assert response.json()["size"] == 3_000_000

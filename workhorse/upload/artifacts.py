@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from workhorse import proxy
-from workhorse.api import Refused, preauthorize, signed_rails_headers
+from workhorse.api import Refused, preauthorize, rails_request, signed_rails_headers
 from workhorse.httpio import BODY_HEADERS, ClientDisconnected, Request, fail, respond
 from workhorse.limits import ClientBodyTooLarge
 from workhorse.secret import sign
@@ -77,7 +77,7 @@ async def _forward(state: State, req: Request, form: Form) -> int:
         ("Content-Type", content_type),
         (REWRITTEN_FIELDS_HEADER, sign(state.key, {"rewritten_fields": rewritten})),
     ]
-    request = state.rails.build_request(req.method, req.path_qs, headers=headers, content=body)
+    request = rails_request(state, req.method, req.path_qs, headers, body)
     response = await state.rails.send(request, stream=True)
     try:
         status = response.status_code
