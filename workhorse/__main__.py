@@ -2,12 +2,14 @@
 
 import uvicorn
 
+from workhorse import heap
 from workhorse.app import create_app
 from workhorse.config import WorkhorseSettings
 
 
 def run(settings: WorkhorseSettings) -> None:
     """Serve until interrupted; Workhorse writes its own JSON access log, so uvicorn's is off."""
+    heap.limit_arenas()
     uvicorn.run(
         create_app(settings),
         host=settings.listen_host,

@@ -8,7 +8,7 @@ import httpx
 
 from mockctl.asgi import apply as apply_fault
 from mockctl.faults import FaultRegistry
-from workhorse import proxy
+from workhorse import heap, proxy
 from workhorse.config import WorkhorseSettings
 from workhorse.httpio import (
     ClientDisconnected,
@@ -180,7 +180,8 @@ class Workhorse:
 
     async def _route(self, req: Request) -> None:
         if req.method == "POST" and artifacts.ROUTE.match(req.path):
-            await artifacts.handle(self.state, req)
+            async with heap.trimmed_when_idle():
+                await artifacts.handle(self.state, req)
         else:
             await proxy.serve(self.state, req)
 
