@@ -3,7 +3,6 @@
 import asyncio
 import tempfile
 import tracemalloc
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,16 +34,12 @@ class HeldS3:
         self.completed = [part["PartNumber"] for part in MultipartUpload["Parts"]]
 
 
-def _part_buffers() -> list[Path]:
-    return list(Path(tempfile.gettempdir()).glob("part-buffer*"))
-
-
-async def test_parts_in_flight_wait_on_disk_not_in_memory():
+async def test_parts_in_flight_wait_on_disk_not_in_memory(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where part buffers go
     client = HeldS3()
     upload = s3.S3Object(SimpleNamespace(log=None), client, S3Config("artifacts", "us-east-1", "", True), "/tmp/key")
     count = s3.MAX_PARTS_IN_FLIGHT * s3.PART_SIZE // CHUNK + 2  # every part in flight, and a next one started
     chunks = [bytes([n]) * CHUNK for n in range(count)]
-    left_before = _part_buffers()
     tracemalloc.start()
     try:
         for chunk in chunks:
@@ -53,7 +48,7 @@ async def test_parts_in_flight_wait_on_disk_not_in_memory():
     finally:
         tracemalloc.stop()
     assert peak < s3.PART_SIZE  # not even one part in memory, with four held in flight
-    assert _part_buffers() == left_before  # unlinked at once: nothing left behind if Workhorse dies
+    assert list(tmp_path.iterdir()) == []  # unlinked at once: nothing left behind if Workhorse dies
     client.release.set()
     await upload.finish()
     assert client.completed == list(range(1, s3.MAX_PARTS_IN_FLIGHT + 2))
