@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.workhorse.stub_rails import JOB_TOKEN, StubRails  # noqa: E402
 
 MIB = 1024 * 1024
+IDLE_SECONDS = 3  # how long Workhorse idles after concurrent uploads before its RSS is read
+UPLOAD_MODES = {"presigned": "presigned_put", "s3": "s3_client_v2", "local": "local_tempfile"}
 BUCKET = "artifacts"
 NGINX_CONF = """
 worker_processes 1;
@@ -73,6 +75,14 @@ def wait_port(port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def proc_status(pid: int, field: str = "VmRSS") -> int:
+    """A memory figure of /proc/<pid>/status in bytes: VmRSS (resident now) or VmHWM (peak resident)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 class RssSampler:
     """Peak VmRSS of a process, sampled every 20 ms in a thread."""
 
@@ -80,10 +90,7 @@ class RssSampler:
         self.pid, self.peak, self._stop = pid, 0, threading.Event()
 
     def rss(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
+        return proc_status(self.pid)
 
     def __enter__(self) -> "RssSampler":
         self.base = self.peak = self.rss()
@@ -98,6 +105,26 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class CpuMeter:
+    """CPU seconds Workhorse and this process (moto, boto3, the client) spent during a transfer."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def _now(self) -> tuple[float, float]:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        workhorse = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return workhorse, sum(os.times()[:2])
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._now()
+        self.workhorse, self.own = end[0] - self._start[0], end[1] - self._start[1]
 
 
 async def timed_get(session: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None) -> float:
@@ -180,13 +207,17 @@ async def main(args: argparse.Namespace) -> str:
     (tmp / "nginx.conf").write_text(
         NGINX_CONF.format(tmp=tmp, default_port=default_port, tuned_port=tuned_port, upstream=f"{host}:{port}")
     )
-    nginx = subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
+    # Downloads compare with nginx; an upload-only run (--rounds 0) needs none.
+    nginx = subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)]) if args.rounds else None
     path_qs = presigned.removeprefix(endpoint)
     results: dict[str, list[float]] = {}
     rss: dict[str, int] = {}
+    cpu: dict[str, list[tuple[float, float]]] = {}
+    concurrent: tuple[float, float, int, int, int, int] | None = None
     try:
-        for p in (wh_port, default_port, tuned_port, rails_port):
+        for p in (wh_port, rails_port, *((default_port, tuned_port) if nginx else ())):
             wait_port(p)
+        startup_rss = proc_status(workhorse.pid)
         async with aiohttp.ClientSession(
             read_bufsize=MIB, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None)
         ) as session:
@@ -215,47 +246,57 @@ async def main(args: argparse.Namespace) -> str:
             put_url = s3.generate_presigned_url(
                 "put_object", Params={"Bucket": BUCKET, "Key": "direct.bin"}, ExpiresIn=7200
             )
-            for _ in range(args.upload_rounds):
-                gc.collect()
-                results.setdefault("direct PUT", []).append(
-                    await timed(_check(session.put(put_url, data=body_blocks(size)())), size)
-                )
+
+            async def upload(name: str, transfer: Awaitable[None]) -> None:
                 _clear(s3)
                 gc.collect()
-                results.setdefault("direct multipart (boto3)", []).append(
-                    await timed(
-                        asyncio.to_thread(s3.upload_fileobj, _Repeat(block, size // MIB), BUCKET, "direct-mp.bin"), size
-                    )
+                print(f"{name} ...", file=sys.stderr, flush=True)
+                with sampler as s, CpuMeter(workhorse.pid) as c:
+                    results.setdefault(name, []).append(await timed(transfer, size))
+                rss[name] = max(rss.get(name, 0), s.peak - s.base)
+                cpu.setdefault(name, []).append((c.workhorse * MIB / size, c.own * MIB / size))
+
+            for _ in range(args.upload_rounds):
+                await upload("direct PUT", _check(session.put(put_url, data=body_blocks(size)())))
+                await upload(
+                    "direct multipart (boto3)",
+                    asyncio.to_thread(s3.upload_fileobj, _Repeat(block, size // MIB), BUCKET, "direct-mp.bin"),
                 )
-                for mode, client_mode in (
-                    ("presigned", "presigned_put"),
-                    ("s3", "s3_client_v2"),
-                    ("local", "local_tempfile"),
-                ):
-                    _clear(s3)
-                    gc.collect()
-                    rails.mode = mode
-                    name = f"Workhorse upload ({client_mode})"
-                    with sampler as s:
-                        results.setdefault(name, []).append(
-                            await timed(
-                                _check(session.post(upload_url, data=body_blocks(size, head, tail)(), headers=headers)),
-                                size,
-                            )
-                        )
-                    rss[name] = max(rss.get(name, 0), s.peak - s.base)
+                for mode, client_mode in UPLOAD_MODES.items():
+                    if mode in args.uploads:
+                        rails.mode = mode
+                        post = session.post(upload_url, data=body_blocks(size, head, tail)(), headers=headers)
+                        await upload(f"Workhorse upload ({client_mode})", _check(post))
+                _clear(s3)
+            if args.concurrency:
+                rails.mode = "s3"
+                await _check(session.post(upload_url, data=body_blocks(MIB, head, tail)(), headers=headers))
+                await asyncio.sleep(IDLE_SECONDS)
+                warm_rss = proc_status(workhorse.pid)
+                posts = [
+                    _check(session.post(upload_url, data=body_blocks(size, head, tail)(), headers=headers))
+                    for _ in range(args.concurrency)
+                ]
+                print(f"{args.concurrency} concurrent uploads ...", file=sys.stderr, flush=True)
+                with CpuMeter(workhorse.pid) as c:
+                    rate = await timed(asyncio.gather(*posts), size * args.concurrency)
+                peak = proc_status(workhorse.pid, "VmHWM")
+                await asyncio.sleep(IDLE_SECONDS)
+                gib = size * args.concurrency / 1024 / MIB
+                concurrent = (rate, c.workhorse / gib, startup_rss, warm_rss, peak, proc_status(workhorse.pid))
                 _clear(s3)
     finally:
-        nginx.terminate()
+        if nginx:
+            nginx.terminate()
+            nginx.wait(10)
         workhorse.send_signal(2)
-        nginx.wait(10)
         workhorse.wait(10)
         rails_server.should_exit = True
         moto.stop()
         if sys.exc_info()[0] is not None:
             print((tmp / "workhorse.log").read_text()[-3000:], file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
-    return report(results, rss, args)
+    return report(results, rss, cpu, concurrent, args)
 
 
 class _Null:
@@ -296,29 +337,57 @@ def _clear(s3) -> None:  # noqa: ANN001
             s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
 
 
-def report(results: dict[str, list[float]], rss: dict[str, int], args: argparse.Namespace) -> str:
+def report(
+    results: dict[str, list[float]],
+    rss: dict[str, int],
+    cpu: dict[str, list[tuple[float, float]]],
+    concurrent: tuple[float, float, int, int, int, int] | None,
+    args: argparse.Namespace,
+) -> str:
     med = {name: statistics.median(v) for name, v in results.items()}
     lines = [
         f"### Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {args.size_mib} MiB, "
         f"{args.rounds} download / {args.upload_rounds} upload rounds, loopback, {os.cpu_count()} CPUs",
         "",
-        "| transfer | MiB/s min / median / max | ratio (median) | Workhorse peak RSS growth |",
-        "|---|---|---|---|",
+        "| transfer | MiB/s min / median / max | ratio (median) | Workhorse peak RSS growth "
+        "| CPU s/GiB: Workhorse / moto + client |",
+        "|---|---|---|---|---|",
     ]
     for name, values in results.items():
         upload = "upload" in name or "PUT" in name or "multipart" in name
         base = med.get("direct PUT" if upload else "direct GET", med[name])
         growth = f"{rss[name] / MIB:.0f} MiB" if name in rss else ""
+        spent = ""
+        if name in cpu:
+            spent = " / ".join(f"{statistics.median(c[i] for c in cpu[name]) * 1024:.1f}" for i in (0, 1))
         lines.append(
-            f"| {name} | {min(values):.0f} / {med[name]:.0f} / {max(values):.0f} | {med[name] / base:.2f} | {growth} |"
+            f"| {name} | {min(values):.0f} / {med[name]:.0f} / {max(values):.0f} | {med[name] / base:.2f} "
+            f"| {growth} | {spent} |"
+        )
+    lines.append("")
+    for name, base in (
+        ("Workhorse upload (s3_client_v2)", "direct multipart (boto3)"),
+        ("Workhorse upload (presigned_put)", "direct PUT"),
+    ):
+        if name in results:  # ratios within each round: the machine's drift cancels out
+            ratios = sorted(a / b for a, b in zip(results[name], results[base], strict=True))
+            spread = " / ".join(f"{r:.2f}" for r in (ratios[0], statistics.median(ratios), ratios[-1]))
+            lines.append(f"- {name} / {base}, per round min / median / max: {spread}")
+    if concurrent:
+        rate, spent, startup, warm, peak, idle = concurrent
+        lines.append(
+            f"- {args.concurrency} concurrent {args.size_mib} MiB uploads (s3_client_v2): {rate:.0f} MiB/s in all, "
+            f"Workhorse CPU {spent:.1f} s/GiB; "
+            f"Workhorse RSS {startup / MIB:.0f} MiB at start-up, {warm / MIB:.0f} MiB after one upload, "
+            f"peak (VmHWM) {peak / MIB:.0f} MiB = {(peak - startup) / MIB / args.concurrency:.1f} MiB per upload, "
+            f"{idle / MIB:.0f} MiB idle {IDLE_SECONDS} s after ({idle / startup:.2f}x start-up)"
         )
     if "Workhorse send-url" in med:  # --rounds 0 measures uploads only
         wh = med["Workhorse send-url"]
-        lines += [
-            "",
+        lines.append(
             f"- Workhorse send-url / nginx default: {wh / med['nginx default']:.2f}; "
-            f"/ nginx tuned: {wh / med['nginx tuned']:.2f}",
-        ]
+            f"/ nginx tuned: {wh / med['nginx tuned']:.2f}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -327,6 +396,10 @@ if __name__ == "__main__":
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--upload-rounds", type=int, default=2)
+    parser.add_argument(
+        "--uploads", type=lambda v: v.split(","), default=list(UPLOAD_MODES), help="Workhorse upload modes to run"
+    )
+    parser.add_argument("--concurrency", type=int, default=0, help="then this many --size-mib uploads at once")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--py-spy", type=Path, help="write py-spy collapsed stacks of Workhorse here")
     arguments = parser.parse_args()

@@ -2,6 +2,7 @@
 
 import uvicorn
 
+from workhorse import heap
 from workhorse.app import create_app
 from workhorse.config import WorkhorseSettings
 from workhorse.instrumentation import Instrument
@@ -9,6 +10,7 @@ from workhorse.instrumentation import Instrument
 
 def run(settings: WorkhorseSettings, instrument: Instrument | None = None) -> None:
     """Serve until interrupted; Workhorse writes its own JSON access log, so uvicorn's is off."""
+    heap.limit_arenas()
     uvicorn.run(
         create_app(settings, instrument),
         host=settings.listen_host,

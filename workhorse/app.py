@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from workhorse import proxy
+from workhorse import heap, proxy
 from workhorse.config import WorkhorseSettings
 from workhorse.httpio import (
     ClientDisconnected,
@@ -155,7 +155,8 @@ class Workhorse:
 
     async def _route(self, req: Request) -> None:
         if req.method == "POST" and artifacts.ROUTE.match(req.path):
-            await artifacts.handle(self.state, req)
+            async with heap.trimmed_when_idle():
+                await artifacts.handle(self.state, req)
         else:
             await proxy.serve(self.state, req)
 

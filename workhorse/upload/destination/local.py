@@ -31,14 +31,17 @@ class LocalFile:
 
     async def write(self, chunk: bytes) -> None:
         # One write in flight: the next chunk is received while this one hits the disk.
-        if self._pending is not None:
-            await self._pending
+        await self.flush()
         self._pending = asyncio.ensure_future(asyncio.to_thread(self._write_all, chunk))
 
-    async def finish(self) -> None:
+    async def flush(self) -> None:
+        """Wait for the write in flight."""
         if self._pending is not None:
-            await self._pending
-            self._pending = None
+            pending, self._pending = self._pending, None
+            await pending
+
+    async def finish(self) -> None:
+        await self.flush()
         os.close(self._fd)
         self._fd = -1
 
