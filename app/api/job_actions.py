@@ -23,6 +23,7 @@ from app.auth.api_guard import ApiUser
 from app.errors import bad_request, forbidden, param_error
 from app.finders import jobs_finder
 from app.finders.project_finder import ProjectAccess
+from app.lib import ci_trace
 from app.models import AccessLevel, Build, Pipeline
 from app.services.ci import (
     build_cancel_service,
@@ -30,7 +31,6 @@ from app.services.ci import (
     play_build_service,
     retry_job_service,
     retry_pipeline_service,
-    traces,
 )
 from app.services.ci.build_state import playable, retryable
 from app.services.ci.retry_job_service import PlayVariable
@@ -116,8 +116,8 @@ async def job_trace(request: Request) -> Response:
     async with state.db.session() as session:
         _, job = await user_job(request, session, ProjectAccess.can_read_build)
         assert job.id is not None
-        chunk = await traces.live_chunk(session, job.id)
-        stored = None if chunk is not None else await traces.archived(session, job.id)
+        chunk = await ci_trace.live_chunk(session, job.id)
+        stored = None if chunk is not None else await ci_trace.archived(session, job.id)
     headers = {"Content-Disposition": f'infile; filename="{job.id}.log"'}
     if stored is not None:
         return StreamingResponse(state.store.iter_range(artifact_key(stored)), media_type="text/plain", headers=headers)

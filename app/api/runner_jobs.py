@@ -18,10 +18,12 @@ from app.api.params import integer, optional_boolean
 from app.api.runner_artifacts import job_id
 from app.auth.runner_helpers import authenticate_job
 from app.errors import APIError, bad_request, param_error
+from app.lib import ci_trace
 from app.models import INTEGER_RANGE
 from app.presenters.build_runner_presenter import ServerURL, build_payload
-from app.services.ci import register_job_service, register_runner_service, traces
+from app.services.ci import append_build_trace_service, register_job_service, register_runner_service
 from app.services.ci.register_runner_service import ACCESS_LEVELS, Registration
+from app.services.ci.update_build_state_service import StateUpdate, update_state
 from app.state import get_state
 
 RUNNER_TOKEN_HEADER = "runner-token"
@@ -165,11 +167,11 @@ async def update_job(request: Request) -> Response:
         raise param_error("exit_code is invalid")
     async with state.db.session() as session:
         ctx = await authenticate_job(session, id, job_token(request, params))
-        status = await traces.update_state(
+        status = await update_state(
             state,
             session,
             ctx.job,
-            traces.StateUpdate(
+            StateUpdate(
                 state=_string(params, "state") or "",
                 failure_reason=_string(params, "failure_reason"),
                 exit_code=exit_code,
@@ -179,7 +181,7 @@ async def update_job(request: Request) -> Response:
         str(status).encode(),
         status_code=status,
         media_type="application/json",
-        headers={UPDATE_INTERVAL_HEADER: str(traces.UPDATE_INTERVAL)},
+        headers={UPDATE_INTERVAL_HEADER: str(ci_trace.UPDATE_INTERVAL)},
     )
 
 
@@ -193,7 +195,9 @@ async def patch_trace(request: Request) -> Response:
             raise bad_request("400 Missing header Content-Range")
         body = await request.body()
         job_status = ctx.job.status  # read before ``append``, whose rollback expires the job
-        result = await traces.append(session, ctx.job, body, traces.parse_range_start(content_range))
+        result = await append_build_trace_service.append(
+            session, ctx.job, body, append_build_trace_service.parse_range_start(content_range)
+        )
         if result.status == 416:
             raise APIError(416, "416 Range Not Satisfiable", headers={"Range": f"0-{result.size}"})
     return Response(
@@ -201,7 +205,7 @@ async def patch_trace(request: Request) -> Response:
         headers={
             "Job-Status": job_status,
             "Range": f"0-{result.size}",
-            UPDATE_INTERVAL_HEADER: str(traces.UPDATE_INTERVAL),
+            UPDATE_INTERVAL_HEADER: str(ci_trace.UPDATE_INTERVAL),
         },
     )
 

@@ -9,7 +9,7 @@ from sqlalchemy import event, insert
 from sqlmodel import select
 
 from app.models import Build, BuildTraceChunk, JobArtifact, ProjectStatistics
-from app.services.ci import traces
+from app.services.ci import append_build_trace_service
 from app.uploaders.job_artifact_uploader import artifact_key
 from tests.runner_api.helpers import lifecycle_scenario, patch_trace, request_job, update_job
 
@@ -158,8 +158,8 @@ async def test_a_first_patch_that_loses_its_insert_looks_again(coordinator):
     async with c.state.db.session() as session:
         build = await session.get(Build, job["id"])
         event.listen(session.sync_session, "before_flush", competing_insert, once=True)
-        result = await traces.append(session, build, b"x", 0)
-    assert result == traces.AppendResult(202, 1)
+        result = await append_build_trace_service.append(session, build, b"x", 0)
+    assert result == append_build_trace_service.AppendResult(202, 1)
     assert (await patch_trace(c, job["id"], job["token"], b"z", 1)).headers["Range"] == "0-2"
 
 

@@ -9,9 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
 from app.models import Build, BuildStatus, Runner
+from app.services.ci.archive_trace_service import archive
 from app.services.ci.atomic_processing_service import process_pipeline
 from app.services.ci.build_state import CANCELABLE, refreshed, transition
-from app.services.ci.traces import archive
 from app.state import AppState
 
 
