@@ -31,7 +31,7 @@ from pathlib import Path
 import boto3
 import httpx
 
-from mockctl.embedded_s3 import free_port
+from mockctl.ports import free_port
 
 ADMIN = "glpat-bench-admin-token"
 PG_URL = os.environ.get("MOCKCOORD_CI_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from app.config import Settings
-from mockctl.embedded_s3 import free_port
+from mockctl.ports import free_port
 from mockctl.stack import running_stack
 
 ADMIN = "glpat-bench-admin-token"

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mockctl.embedded_s3 import EmbeddedS3, free_port  # noqa: E402
+from mockctl.embedded_s3 import EmbeddedS3
+from mockctl.ports import free_port  # noqa: E402
 from mockctl.rails import create_app  # noqa: E402
 from mockctl.workhorse import create_app as create_workhorse  # noqa: E402
 from tests.conftest import ADMIN_TOKEN, make_settings, serve_app  # noqa: E402

@@ -7,14 +7,13 @@ Behind ``S3Gate``: as on S3, only requests signed with the store's key pair (the
 from __future__ import annotations
 
 import logging
-import socket
 from threading import Thread
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from app.config import ObjectStoreConnection, Settings
-from mockctl.ports import Wanted, check_ports
+from mockctl.ports import Wanted, check_ports, free_port
 from mockctl.s3_gate import S3Gate
 
 WANTED_BY = "the embedded S3 server (--s3-port)"
@@ -32,12 +31,6 @@ def s3_port(settings: Settings) -> list[Wanted]:
         if settings.embedded_s3 and settings.s3_port
         else []
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class EmbeddedS3:

@@ -152,7 +152,7 @@ def mockcoord_server(
 ) -> Iterator[MockCoordinator]:
     """One coordinator for the whole session (S3 by default; ``--mockcoord-storage=local``)."""
     from app.config import Settings
-    from mockctl.embedded_s3 import free_port
+    from mockctl.ports import free_port
 
     storage = request.config.getoption("mockcoord_storage")
     settings = Settings(

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field
 
 from app.config import Settings
-from mockctl.embedded_s3 import free_port
+from mockctl.ports import free_port
 from mockctl.stack import running_stack
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"

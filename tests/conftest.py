@@ -24,7 +24,8 @@ from app.config import Settings
 from app.db import Database
 from app.state import AppState
 from app.workhorse_api import sign
-from mockctl.embedded_s3 import EmbeddedS3, free_port
+from mockctl.embedded_s3 import EmbeddedS3
+from mockctl.ports import free_port
 from mockctl.rails import create_app
 from mockctl.reset import reset
 

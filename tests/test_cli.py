@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from app.config import DEFAULT_ADMIN_TOKEN
-from mockctl.embedded_s3 import free_port
+from mockctl.ports import free_port
 
 MOCKCOORD = [sys.executable, "-m", "app"]
 

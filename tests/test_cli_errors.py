@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mockctl.cli import cli
-from mockctl.embedded_s3 import free_port
+from mockctl.ports import free_port
 
 BROKEN_YAML = "users: [alice\n"
 

@@ -41,8 +41,8 @@ def flows_reproduce(
 
 async def _reproduce(kind: Kind, url: str | None, admin_token: str, storage: str) -> str:
     from app.config import Settings
-    from mockctl.embedded_s3 import free_port
     from mockctl.flow_reproduce import reproduce
+    from mockctl.ports import free_port
     from mockctl.stack import running_stack
 
     if url is not None:

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from mockctl.cli.common import DEFAULT_ADMIN_TOKEN, TokenOpt, UrlOpt, admin_call, console
-
-
-def anchor_repository_paths(data: Any, base: Path) -> None:
-    """A relative ``projects[].repository.path`` is read from the scenario file's folder."""
-    for project in (data.get("projects") if isinstance(data, dict) else None) or []:
-        repository = project.get("repository") if isinstance(project, dict) else None
-        if isinstance(repository, dict) and isinstance(repository.get("path"), str):
-            repository["path"] = str((base / repository["path"]).resolve())
 
 
 def seed(
@@ -32,7 +24,6 @@ def seed(
     except ScenarioFileError as exc:
         console.print(str(exc), style="red", markup=False)
         raise typer.Exit(2) from None
-    anchor_repository_paths(data, file.parent)
     console.print_json(json.dumps(admin_call("POST", url, admin_token, "/-/mock/seed", data)))
 
 

@@ -17,9 +17,9 @@ class ScenarioFileError(ValueError):
 
 
 def read_scenario_file(path: Path) -> Any:
-    """The file's data (YAML, so JSON too)."""
+    """The file's data (YAML, so JSON too), relative repository paths read from its folder."""
     try:
-        return yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise ScenarioFileError(f"{path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -30,3 +30,13 @@ def read_scenario_file(path: Path) -> Any:
         raise ScenarioFileError(f"{path}: not valid YAML: {exc.problem or exc.context}{where}") from None
     except yaml.YAMLError as exc:
         raise ScenarioFileError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    anchor_repository_paths(data, path.parent)
+    return data
+
+
+def anchor_repository_paths(data: Any, base: Path) -> None:
+    """A relative ``projects[].repository.path`` is read from the scenario file's folder."""
+    for project in (data.get("projects") if isinstance(data, dict) else None) or []:
+        repository = project.get("repository") if isinstance(project, dict) else None
+        if isinstance(repository, dict) and isinstance(repository.get("path"), str):
+            repository["path"] = str((base / repository["path"]).resolve())

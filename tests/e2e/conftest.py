@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockctl.embedded_s3 import free_port
+from mockctl.ports import free_port
 from mockctl.reset import reset
 from mockctl.workhorse import create_app
 from tests.conftest import Coordinator, serve_app

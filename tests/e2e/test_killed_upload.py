@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from app import clock
-from mockctl.embedded_s3 import free_port
 from mockctl.front_door import start_workhorse, stop_workhorse, wait_ready
+from mockctl.ports import free_port
 from mockctl.reset import reset
 from tests.conftest import ADMIN_TOKEN, Coordinator
 from tests.rails.helpers import bucket_client, job, open_multipart_keys, pipeline_scenario

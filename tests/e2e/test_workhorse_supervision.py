@@ -13,7 +13,7 @@ import pytest
 
 from app.config import Settings
 from mockctl import supervisor
-from mockctl.embedded_s3 import free_port
+from mockctl.ports import free_port
 from mockctl.stack import running_stack
 
 

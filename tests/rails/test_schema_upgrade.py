@@ -11,8 +11,8 @@ from sqlalchemy import text
 from app.config import Settings
 from app.db import Database
 from app.main import start, stop
-from mockctl.embedded_s3 import free_port
 from mockctl.instrument import RailsInstrument
+from mockctl.ports import free_port
 
 
 async def old_database(tmp_path: Path) -> str:

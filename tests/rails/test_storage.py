@@ -11,7 +11,8 @@ import pytest
 from app.config import ObjectStore
 from app.storage import LocalStore, S3Store, StorageError
 from app.storage.paths import final_path, hashed_store_dir, is_final_path
-from mockctl.embedded_s3 import EmbeddedS3, free_port
+from mockctl.embedded_s3 import EmbeddedS3
+from mockctl.ports import free_port
 
 
 @pytest.fixture(params=["local", "s3", "s3-prefixed"])

@@ -10,7 +10,7 @@ from app.models import Build
 from app.presenters.build_runner_presenter import git_depth, refspecs
 from app.services.git.http_backend import cgi_environment
 from app.services.git.repositories import CommitInfo
-from mockctl.cli.instance import anchor_repository_paths
+from mockctl.seed.scenario_file import anchor_repository_paths
 
 
 def test_refspecs():

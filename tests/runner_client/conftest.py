@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mockctl.embedded_s3 import free_port
+from mockctl.ports import free_port
 from runner_client.client import ArtifactsClient
 from runner_client.log import RunnerLog
 from tests.conftest import serve_app

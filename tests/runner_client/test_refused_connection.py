@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mockctl.embedded_s3 import free_port
+from mockctl.ports import free_port
 from runner_client.cli import app
 
 
