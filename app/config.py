@@ -67,6 +67,25 @@ class ObjectStore(BaseModel):
         return parts[1].strip("/") + "/" if len(parts) == 2 and parts[1].strip("/") else ""
 
 
+class Housekeeping(BaseModel):
+    """GitLab's housekeeping limits, constants in its services; settings here so a rehearsal can
+    lift them and see what a backlog would do without them."""
+
+    expire_batch_size: int = Field(default=100, ge=1, description="DestroyAllExpiredService::BATCH_SIZE")
+    expire_loop_limit: int | None = Field(
+        default=None, ge=1, description="DestroyAllExpiredService::LOOP_LIMIT; default 500 (100 on 15.x)"
+    )
+    unknown_batch_size: int = Field(default=100, ge=1, description="UpdateUnknownLockedStatusService::BATCH_SIZE")
+    unknown_loop_limit: int = Field(default=100, ge=1, description="UpdateUnknownLockedStatusService::LOOP_LIMIT")
+    loop_timeout_seconds: float = Field(default=300, gt=0, description="both services' LOOP_TIMEOUT (5 minutes)")
+    lease_timeout_seconds: int = Field(default=360, ge=1, description="both services' exclusive lease (6 minutes)")
+    delete_objects_batch_size: int = Field(default=100, ge=1, description="Ci::DeleteObjectsService::BATCH_SIZE")
+    delete_objects_max_running_jobs: int = Field(
+        default=20, ge=1, description="Ci::DeleteObjectsWorker's LimitedCapacity max_running_jobs"
+    )
+    delete_objects_retry_in_seconds: int = Field(default=600, ge=0, description="Ci::DeleteObjectsService::RETRY_IN")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MOCKCOORD_", env_nested_delimiter="__", extra="ignore")
 
@@ -90,6 +109,16 @@ class Settings(BaseSettings):
     )
     journal_limit: int = Field(default=10_000, ge=0, description="request journal entries kept in memory; 0 = off")
     log_level: str = "warning"
+    gitlab_version: str = Field(
+        default="newest",
+        pattern=r"^(newest|\d+\.\d+)$",
+        description="the GitLab release whose housekeeping to imitate (feature-flag defaults, its bugs): "
+        "'15.2', '16.1', ... or 'newest'",
+    )
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db: exclusive leases and resume markers live there, as in GitLab"
+    )
+    housekeeping: Housekeeping = Field(default_factory=Housekeeping)
 
     @cached_property
     def resolved_database_url(self) -> str:

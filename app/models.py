@@ -492,6 +492,16 @@ class FeatureGate(SQLModel, table=True):
     value: str = "true"
 
 
+class ExclusiveLeaseRow(SQLModel, table=True):
+    """``Gitlab::ExclusiveLease`` when no Redis is configured: GitLab's Redis key
+    ``gitlab:exclusive_lease:<key>`` (a UUID with a TTL) as a row, expiring on the real clock."""
+
+    __tablename__ = "exclusive_leases"
+    key: str = Field(primary_key=True, max_length=255)
+    uuid: str
+    expires_at: datetime
+
+
 class BuildNeed(SQLModel, table=True):
     """``Ci::BuildNeed``: a job named in another job's ``needs:``."""
 
