@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from mockctl.cli import flows, instance, servers, troubleshoot
+from mockctl.cli import flows, instance, rake, servers, troubleshoot
 from runner_client import cli as runner_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
@@ -26,6 +26,8 @@ cli.add_typer(flows.app, name="flows")
 cli.command()(troubleshoot.troubleshoot)
 cli.command()(instance.seed)
 cli.command()(instance.reset)
+# GitLab's rake tasks (gitlab-rake), on this instance's database and store.
+cli.command(context_settings={"allow_interspersed_args": True})(rake.rake)
 
 
 def main() -> None:

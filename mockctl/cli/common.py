@@ -32,6 +32,21 @@ DataDirOpt = Annotated[
     typer.Option("--data-dir", help="Data directory (MOCKCOORD_DATA_DIR).", show_default=setting_default("data_dir")),
 ]
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy async URL (MOCKCOORD_DATABASE_URL).")]
+# Where the artifacts are: serve's and the commands that open the instance's data (rake).
+StorageOpt = Annotated[str | None, typer.Option(help="'s3' (object storage) or 'local' (disk).")]
+S3EndpointOpt = Annotated[str | None, typer.Option(help="External S3 endpoint; unset: embedded moto.")]
+S3RegionOpt = Annotated[str | None, typer.Option(help="Object storage region.")]
+S3PortOpt = Annotated[
+    int | None,
+    typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).", show_default=setting_default("s3_port")),
+]
+BucketOpt = Annotated[str | None, typer.Option(help="Artifacts bucket ('bucket' or 'bucket/prefix').")]
+PathStyleOpt = Annotated[bool | None, typer.Option("--path-style/--virtual-host-style")]
+
+
+def check_storage(storage: str | None) -> None:
+    if storage not in (None, "s3", "local"):
+        raise typer.BadParameter("--storage must be 's3' or 'local'")
 
 
 def build_settings(**flags: Any) -> Settings:

@@ -15,7 +15,22 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mockctl.cli.common import DataDirOpt, DbOpt, HostOpt, build_settings, console, refuse_unsafe_bind, setting_default
+from mockctl.cli.common import (
+    BucketOpt,
+    DataDirOpt,
+    DbOpt,
+    HostOpt,
+    PathStyleOpt,
+    S3EndpointOpt,
+    S3PortOpt,
+    S3RegionOpt,
+    StorageOpt,
+    build_settings,
+    check_storage,
+    console,
+    refuse_unsafe_bind,
+    setting_default,
+)
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -41,6 +56,10 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
     console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
     console.print(f"  logs          {settings.data_dir.resolve() / 'log' / 'workhorse.log'}")
     exports = {"MOCKCOORD_URL": base_url, "MOCKCOORD_ADMIN_TOKEN": settings.admin_token}
+    # What `mockcoord rake` needs to open this instance's data from another directory.
+    exports["MOCKCOORD_DATA_DIR"] = str(settings.data_dir.resolve())
+    if (s3 := instrument(state).embedded_s3) is not None:
+        exports["MOCKCOORD_S3_PORT"] = str(s3.port)
     if demo is not None:
         exports = {
             "CI_SERVER_URL": base_url,
@@ -86,17 +105,14 @@ def serve(
         int | None,
         typer.Option(help="Rails port (MOCKCOORD_RAILS_PORT).", show_default=setting_default("rails_port")),
     ] = None,
-    s3_port: Annotated[
-        int | None,
-        typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).", show_default=setting_default("s3_port")),
-    ] = None,
+    s3_port: S3PortOpt = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
-    storage: Annotated[str | None, typer.Option(help="'s3' (object storage) or 'local' (disk).")] = None,
-    s3_endpoint: Annotated[str | None, typer.Option(help="External S3 endpoint; unset: embedded moto.")] = None,
-    s3_region: Annotated[str | None, typer.Option(help="Object storage region.")] = None,
-    bucket: Annotated[str | None, typer.Option(help="Artifacts bucket ('bucket' or 'bucket/prefix').")] = None,
-    path_style: Annotated[bool | None, typer.Option("--path-style/--virtual-host-style")] = None,
+    storage: StorageOpt = None,
+    s3_endpoint: S3EndpointOpt = None,
+    s3_region: S3RegionOpt = None,
+    bucket: BucketOpt = None,
+    path_style: PathStyleOpt = None,
     proxy_download: Annotated[bool | None, typer.Option("--proxy-download/--no-proxy-download")] = None,
     admin_token: Annotated[str | None, typer.Option(help="Admin PRIVATE-TOKEN (MOCKCOORD_ADMIN_TOKEN).")] = None,
     scenario: Annotated[
@@ -106,8 +122,7 @@ def serve(
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
 ) -> None:
     """Start object storage, Rails and Workhorse, load the demo scenario, print how to use it."""
-    if storage not in (None, "s3", "local"):
-        raise typer.BadParameter("--storage must be 's3' or 'local'")
+    check_storage(storage)
     settings = build_settings(
         host=host,
         workhorse_port=port,
