@@ -129,6 +129,7 @@ async def _run(settings: Settings, env: dict[str, str], run: list[Any], embedded
     if progress is not None:
         environment.progress = progress
     try:
+        await environment.db()  # :gitlab_environment: a wrong database stops before any task runs
         for definition, args in run:
             if progress is not None:
                 with progress.live():
