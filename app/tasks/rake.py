@@ -3,7 +3,7 @@
 store) and how a task ends (``abort``).
 
 A task is ``async def task(env: RakeEnvironment, args: list[str]) -> None``; the tasks live in
-``app/tasks/gitlab/`` and register themselves in ``TASKS``.
+``app/tasks/gitlab/``, ``app.tasks.index`` lists them.
 """
 
 from __future__ import annotations
@@ -200,23 +200,6 @@ class TaskDefinition:
     description: str  # ``desc``, as ``rake -T`` shows it
     args: tuple[str, ...]
     run: Task
-
-
-TASKS: dict[str, TaskDefinition] = {}
-
-
-def task(name: str, description: str, args: tuple[str, ...] = ()) -> Callable[[Task], Task]:
-    def register(run: Task) -> Task:
-        TASKS[name] = TaskDefinition(name, description, args, run)
-        return run
-
-    return register
-
-
-def load_tasks() -> dict[str, TaskDefinition]:
-    from app.tasks.gitlab import cleanup_tasks  # noqa: F401  (registers its tasks)
-
-    return TASKS
 
 
 def split_command_line(words: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -58,11 +58,11 @@ def rake(
 
     The environment variables are the page's: FILENAME, FORCE_RESTART, DRY_RUN, NICENESS, DEBUG (and mockcoord's REMOVE_EMPTY_DIRS). Without --s3-endpoint the store is the embedded S3 of a running `mockcoord serve` (--s3-port); the export line of its banner points here.
     """  # noqa: E501 (one paragraph: --help rewraps it)
-    from app.tasks.rake import load_tasks
+    from app.tasks.index import TASKS
 
     check_storage(storage)
     if list_tasks:
-        for definition in load_tasks().values():
+        for definition in TASKS.values():
             shown = definition.name + (f"[{','.join(definition.args)}]" if definition.args else "")
             print(f"mockcoord rake {shown:<70} # {definition.description}")
         return
@@ -86,9 +86,9 @@ async def run_command(
     settings: Settings, words: list[str], environ: Mapping[str, str], embedded: str | None = None
 ) -> int:
     """rake's command line run: the exit status (a bad task name, 1, before anything runs)."""
-    from app.tasks.rake import load_tasks, parse_task_string, split_command_line
+    from app.tasks.index import TASKS as tasks
+    from app.tasks.rake import parse_task_string, split_command_line
 
-    tasks = load_tasks()
     names, assignments = split_command_line(words)
     if not names:
         errors.print("Name a task: mockcoord rake --tasks lists them.", style="red", markup=False)

@@ -10,7 +10,7 @@ from app.tasks.gitlab.cleanup.orphan_job_artifact_final_objects.generate_list im
     UnsupportedProviderError,
 )
 from app.tasks.gitlab.cleanup.orphan_job_artifact_final_objects.process_list import ProcessList
-from app.tasks.rake import RakeAbort, RakeEnvironment, RakeError, task
+from app.tasks.rake import RakeAbort, RakeEnvironment, RakeError, TaskDefinition
 
 LIST_TASK = "gitlab:cleanup:list_orphan_job_artifact_final_objects"
 DELETE_TASK = "gitlab:cleanup:delete_orphan_job_artifact_final_objects"
@@ -21,7 +21,6 @@ def dry_run(env: RakeEnvironment) -> bool:
     return env.env.get("DRY_RUN") != "false"
 
 
-@task(FILES_TASK, "GitLab | Cleanup | Clean orphan job artifact files in local storage")
 async def orphan_job_artifact_files(env: RakeEnvironment, args: list[str]) -> None:
     if env.settings.object_store.enabled:
         raise RakeError(
@@ -40,11 +39,6 @@ async def orphan_job_artifact_files(env: RakeEnvironment, args: list[str]) -> No
         env.logger.info("To clean up these files run this command with DRY_RUN=false", color="yellow")
 
 
-@task(
-    LIST_TASK,
-    "GitLab | Cleanup | Generate a CSV file of orphan job artifact objects stored in the @final directory",
-    args=("provider",),
-)
 async def list_orphan_job_artifact_final_objects(env: RakeEnvironment, args: list[str]) -> None:
     try:
         generator = GenerateList(
@@ -59,10 +53,25 @@ async def list_orphan_job_artifact_final_objects(env: RakeEnvironment, args: lis
     env.logger.info(f"To delete these objects run {DELETE_TASK}", color="yellow")
 
 
-@task(
-    DELETE_TASK,
-    "GitLab | Cleanup | Delete orphan job artifact objects stored in the @final directory based on the CSV file",
-)
 async def delete_orphan_job_artifact_final_objects(env: RakeEnvironment, args: list[str]) -> None:
     processor = ProcessList(env, filename=env.env.get("FILENAME") or None, force_restart=env.present("FORCE_RESTART"))
     await processor.run()
+
+
+TASKS = [
+    TaskDefinition(
+        FILES_TASK, "GitLab | Cleanup | Clean orphan job artifact files in local storage", (), orphan_job_artifact_files
+    ),
+    TaskDefinition(
+        LIST_TASK,
+        "GitLab | Cleanup | Generate a CSV file of orphan job artifact objects stored in the @final directory",
+        ("provider",),
+        list_orphan_job_artifact_final_objects,
+    ),
+    TaskDefinition(
+        DELETE_TASK,
+        "GitLab | Cleanup | Delete orphan job artifact objects stored in the @final directory based on the CSV file",
+        (),
+        delete_orphan_job_artifact_final_objects,
+    ),
+]
