@@ -69,6 +69,7 @@ async def start(settings: Settings, instrument: Instrument) -> AppState:
         await bootstrap(session, settings.admin_token)
     if instrument.owns_data():
         await repositories.remove_all(settings)  # project ids start again: old repositories would be adopted
+    await instrument.started(state)
     return state
 
 

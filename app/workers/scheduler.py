@@ -267,17 +267,17 @@ class Scheduler:
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self.run_forever(), name="sidekiq-cron")
 
-    async def stop(self, timeout: float | None = None) -> list[str]:
-        """No new runs; running jobs get ``timeout`` seconds (``cron_shutdown_timeout``) to
+    async def stop(self, grace: float | None = None) -> list[str]:
+        """No new runs; running jobs get ``grace`` seconds (``cron_shutdown_timeout``) to
         finish, then are cancelled (what they did is committed batch by batch: the next run
         takes up the rest). Answers the cron jobs that were cancelled."""
         self._stopping.set()
         if self._loop_task is not None:
             await self._loop_task
-        timeout = self.state.settings.cron_shutdown_timeout if timeout is None else timeout
+        grace = self.state.settings.cron_shutdown_timeout if grace is None else grace
         pending = list(self.running.values())
         if pending:
-            await asyncio.wait(pending, timeout=timeout)
+            await asyncio.wait(pending, timeout=grace)
         cancelled = [name for name, task in self.running.items() if not task.done()]
         for task in list(self.running.values()):
             task.cancel()

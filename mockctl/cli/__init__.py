@@ -17,6 +17,7 @@ cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job
 cli.command()(servers.serve)
 cli.command()(servers.rails)
 cli.command()(servers.workhorse)
+cli.command()(servers.worker)
 # gitlab-runner's artifact helpers, from the runner side of the wire (runner_client).
 cli.command("artifacts-uploader")(runner_cli.artifacts_uploader)
 cli.command("artifacts-downloader")(runner_cli.artifacts_downloader)
