@@ -91,7 +91,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, say: Callable[[str
     state = await open_state(settings)
     try:
         scheduler = scheduler_for(state)
-        scheduler.start()
+        await scheduler.start()
         jobs = ", ".join(f"{e.cron_job} ({e.cron})" for e in scheduler.entries) or "none (every cron job is disabled)"
         say(f"mockcoord worker is running the cron schedule: {jobs}")
         await stop.wait()

@@ -95,7 +95,7 @@ async def running_stack(
             if cron:
                 log_handler = log_jobs_to(settings.data_dir.resolve() / "log" / "sidekiq.log")
                 scheduler = scheduler_for(state)
-                scheduler.start()
+                await scheduler.start()
             try:
                 yield RunningStack(state, url, task, workhorse)
             finally:

@@ -255,17 +255,25 @@ class Scheduler:
         finally:
             self.running.pop(cron_job, None)
 
-    async def run_forever(self) -> None:
+    async def start(self) -> None:
+        """The first look (it takes the latest fire times as seen), then one every
+        ``poll_interval`` seconds in the background."""
+        try:
+            await self.tick()
+        except Exception:  # noqa: BLE001 - as any look: the next one tries again
+            log.warning("sidekiq-cron: could not look at the schedule", exc_info=True)
+        self._loop_task = asyncio.create_task(self._poll(), name="sidekiq-cron")
+
+    async def _poll(self) -> None:
         while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
+            if self._stopping.is_set():
+                return
             try:
                 await self.tick()
             except Exception:  # noqa: BLE001 - the database or Redis away for a moment: look again later
                 log.warning("sidekiq-cron: could not look at the schedule", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
-
-    def start(self) -> None:
-        self._loop_task = asyncio.create_task(self.run_forever(), name="sidekiq-cron")
 
     async def stop(self, grace: float | None = None) -> list[str]:
         """No new runs; running jobs get ``grace`` seconds (``cron_shutdown_timeout``) to

@@ -207,7 +207,7 @@ async def test_stopping_lets_a_run_finish_or_cuts_it_short(
     fake.gate = asyncio.Event()
     scheduler = only_fake(coordinator.state, cron="* * * * *")
     scheduler.poll_interval = 0.05
-    scheduler.start()
+    await scheduler.start()
     await asyncio.sleep(0.1)
     clock.advance(timedelta(minutes=1))
     for _ in range(100):
@@ -222,7 +222,7 @@ async def test_stopping_lets_a_run_finish_or_cuts_it_short(
     fake.gate = asyncio.Event()  # never set: cut short
     scheduler = only_fake(coordinator.state, cron="* * * * *")
     scheduler.poll_interval = 0.05
-    scheduler.start()
+    await scheduler.start()
     await asyncio.sleep(0.1)
     clock.advance(timedelta(minutes=1))
     for _ in range(100):
@@ -246,7 +246,7 @@ async def test_a_scheduler_survives_a_failed_look(coordinator: Coordinator, fake
     scheduler = Scheduler(coordinator.state, before_tick=flaky)
     scheduler.entries = [Entry(FAKE, "* * * * *", FakeWorker)]
     scheduler.poll_interval = 0.02
-    scheduler.start()
+    await scheduler.start()
     for _ in range(200):
         if calls >= 4:
             break
