@@ -17,6 +17,7 @@ from app.api import (
     health,
     job_actions,
     job_artifacts,
+    metrics,
     pipelines,
     project_jobs,
     runner_artifacts,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, instrument: Instrument | None =
     app.router.routes.extend(job_artifacts.routes)
     app.router.routes.extend(job_actions.routes)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     instrument.install(app)
     app.add_middleware(HeaderLimitMiddleware)
     app.add_middleware(CorrelationIdMiddleware)

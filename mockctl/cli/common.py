@@ -103,11 +103,13 @@ UrlOpt = Annotated[str, typer.Option("--url", envvar="MOCKCOORD_URL", help="Coor
 TokenOpt = Annotated[str, typer.Option("--admin-token", envvar="MOCKCOORD_ADMIN_TOKEN", help="Admin token.")]
 
 
-def admin_call(method: str, url: str, token: str, path: str, body: Any = None) -> Any:
+def admin_call(method: str, url: str, token: str, path: str, body: Any = None, timeout: float | None = 120) -> Any:
     import httpx
 
     try:
-        res = httpx.request(method, url.rstrip("/") + path, json=body, headers={"PRIVATE-TOKEN": token}, timeout=120)
+        res = httpx.request(
+            method, url.rstrip("/") + path, json=body, headers={"PRIVATE-TOKEN": token}, timeout=timeout
+        )
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach {url}: {exc}[/red]")
         raise typer.Exit(1) from None

@@ -236,8 +236,9 @@ def rails(
     redis_url: RedisOpt = None,
     gitlab_version: GitlabVersionOpt = None,
 ) -> None:
-    """Start the Rails layer alone (several can share one PostgreSQL and one bucket); no cron
-    schedule (Puma's part only: run `mockcoord worker` beside it)."""
+    """Start the Rails layer alone (several can share one PostgreSQL and one bucket).
+
+    Puma's part only: no cron schedule; run `mockcoord worker` beside it."""
     import uvicorn
 
     from mockctl.rails import create_app
@@ -308,10 +309,11 @@ def worker(
     path_style: PathStyleOpt = None,
     gitlab_version: GitlabVersionOpt = None,
 ) -> None:
-    """Run GitLab's cron schedule (Sidekiq's part) against the database and bucket a Rails
-    uses; start any number, on any machine. Each run is one JSON line on stdout (GitLab's
-    Sidekiq log). SIGTERM or Ctrl-C stops it: running jobs get MOCKCOORD_CRON_SHUTDOWN_TIMEOUT
-    seconds (25) to finish."""
+    """Run GitLab's cron schedule alone (Sidekiq's part), beside a Rails.
+
+    Give it the database and bucket that Rails uses; start any number, on any machine. Each run
+    is one JSON line on stdout (GitLab's Sidekiq log). SIGTERM or Ctrl-C stops it: running jobs
+    get MOCKCOORD_CRON_SHUTDOWN_TIMEOUT seconds (25) to finish."""
     check_storage(storage)
     settings = build_settings(
         data_dir=data_dir,
