@@ -46,7 +46,7 @@ from app.services.ci.job_artifacts.max_artifact_size import application_settings
 from app.services.git import repositories
 from app.services.projects.statistics import increment_build_artifacts_size
 from app.state import AppState
-from app.storage import StorageError, delete_all
+from app.storage import StorageError
 from app.storage.paths import final_path
 from app.uploaders.job_artifact_uploader import artifact_key
 from mockctl import shared_state
@@ -490,7 +490,7 @@ async def apply_scenario(state: AppState, scenario: Scenario) -> SeedResult:
             await session.commit()
         except BaseException:
             await session.rollback()
-            await delete_all(state.store, seeder.placed)
+            await state.store.delete_many(seeder.placed)
             for project_id in seeder.repositories:
                 await repositories.remove_repository(state.settings, project_id)
             if scenario.gitlab_version is not None:

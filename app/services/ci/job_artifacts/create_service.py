@@ -30,7 +30,7 @@ from app.models import (
 from app.services.ci.job_artifacts.max_artifact_size import application_settings, max_artifact_size
 from app.services.projects.statistics import increment_build_artifacts_size
 from app.state import AppState
-from app.storage import StorageError, delete_all
+from app.storage import StorageError
 from app.storage.paths import final_path
 from app.uploaders.job_artifact_uploader import artifact_key
 
@@ -242,4 +242,4 @@ async def create(
 
 async def _undo(state: AppState, session: AsyncSession, placed: list[str]) -> None:
     await session.rollback()
-    await delete_all(state.store, placed)
+    await state.store.delete_many(placed)
