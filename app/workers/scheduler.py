@@ -175,7 +175,10 @@ def _log(run: JobRun, created: datetime, started_at: datetime) -> None:
     if run.error_class:
         line["error_class"], line["error_message"] = run.error_class, run.error_message
     line.update({f"extra.{extra}.{key}": value for key, value in run.result.items()})
-    log.log(logging.INFO if run.job_status == "done" else logging.WARNING, json.dumps(line, default=str))
+    log.log(
+        logging.INFO if run.job_status == "done" else logging.WARNING,
+        json.dumps(line, default=str, separators=(",", ":")),
+    )
 
 
 async def claim(state: AppState, cron_job: str, fire_time: datetime) -> bool:
