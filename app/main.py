@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import (
+    features,
     git_http,
     health,
     job_actions,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, instrument: Instrument | None =
     app.router.routes.extend(project_jobs.routes)
     app.router.routes.extend(job_artifacts.routes)
     app.router.routes.extend(job_actions.routes)
+    app.router.routes.extend(features.routes)
     app.include_router(health.router)
     app.include_router(metrics.router)
     instrument.install(app)

@@ -355,3 +355,41 @@ async def test_metrics_are_for_whitelisted_addresses_only(
     monkeypatch.setattr(c.settings, "monitoring_ip_whitelist", ["203.0.113.0/24"])
     assert (await c.client.get("/-/metrics", headers={"X-Forwarded-For": "203.0.113.9"})).status_code == 200
     assert (await c.client.get("/-/metrics")).status_code == 404
+
+
+# --- GitLab's admin Features API -----------------------------------------------------------
+
+
+async def test_gitlab_s_features_api_sets_and_removes_boolean_gates(coordinator: Coordinator) -> None:
+    c = coordinator
+    await c.seed({"users": [{"username": "dev", "token": "glpat-dev-token-0001"}]})
+    assert (await c.client.get("/api/v4/features")).status_code == 401
+    res = await c.client.get("/api/v4/features", headers={"PRIVATE-TOKEN": "glpat-dev-token-0001"})
+    assert (res.status_code, res.json()) == (403, {"message": "403 Forbidden"})
+    assert (await c.client.get("/api/v4/features", headers=ADMIN)).json() == []
+
+    res = await c.client.post("/api/v4/features/ci_job_artifacts_backlog_work", data={"value": "false"}, headers=ADMIN)
+    assert res.status_code == 201, res.text
+    assert res.json() == {
+        "name": "ci_job_artifacts_backlog_work",
+        "state": "off",
+        "gates": [{"key": "boolean", "value": False}],
+        "definition": {"name": "ci_job_artifacts_backlog_work", "default_enabled": True},
+    }
+    flag = {f["name"]: f for f in (await features(c))["features"]}["ci_job_artifacts_backlog_work"]
+    assert (flag["gate"], flag["enabled"]) == (False, False)  # what the workers read
+
+    res = await c.client.post("/api/v4/features/some_other_flag", json={"value": True}, headers=ADMIN)
+    assert res.status_code == 201 and res.json()["definition"] is None and res.json()["state"] == "on"
+    listed = (await c.client.get("/api/v4/features", headers=ADMIN)).json()
+    assert [f["name"] for f in listed] == ["ci_job_artifacts_backlog_work", "some_other_flag"]
+
+    res = await c.client.post("/api/v4/features/some_other_flag", data={"value": "30"}, headers=ADMIN)
+    assert res.status_code == 400 and "only boolean gates" in res.json()["message"]
+    res = await c.client.post("/api/v4/features/some_other_flag", headers=ADMIN)
+    assert (res.status_code, res.json()) == (400, {"error": "value is missing"})
+
+    assert (await c.client.delete("/api/v4/features/ci_job_artifacts_backlog_work", headers=ADMIN)).status_code == 204
+    flag = {f["name"]: f for f in (await features(c))["features"]}["ci_job_artifacts_backlog_work"]
+    assert (flag["gate"], flag["enabled"]) == (None, True)
+    assert [f["name"] for f in (await c.client.get("/api/v4/features", headers=ADMIN)).json()] == ["some_other_flag"]
