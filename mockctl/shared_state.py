@@ -16,6 +16,7 @@ moved in one process does.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import delete
@@ -77,10 +78,10 @@ async def _read(state: AppState) -> dict[str, str]:
         return {key: value for key, value in rows}
 
 
-async def change_clock(state: AppState, change: object) -> None:
+async def change_clock(state: AppState, change: Callable[[], None]) -> None:
     """Run ``change()`` (a move of ``app.clock``) and share the offset it leaves."""
     async with _lock():
-        change()  # type: ignore[operator]
+        change()
         offset = clock.offset()
         us = (offset.days * 86_400 + offset.seconds) * 1_000_000 + offset.microseconds
         await _write(state, {CLOCK_OFFSET: str(us) if us else None})
