@@ -1,0 +1,117 @@
+"""``Ci::DestroyPipelineService``: a pipeline and everything of it goes.
+
+In GitLab's order: the pipeline is canceled synchronously (``execute_async: false``: its
+running jobs stop and their logs are archived), then ``pipeline.destroy!``, whose fast
+destroy sends the job artifacts through ``DestroyBatchService`` 100 at a time with
+``pick_up_at: Time.current``, and whose cascade removes the jobs, their trace chunks,
+variables and needs, the pipeline's variables and the pipeline.
+
+Each artifact batch commits on its own (rows gone, ``ci_deleted_objects`` written, usage
+lowered, together). The rows then go in one transaction that first locks the pipeline and
+its jobs and checks that no artifact arrived meanwhile (a ``canceling`` job's runner may
+still upload, or its log be archived); if one did, nothing is deleted and the artifacts go
+first. So a failure leaves either the whole pipeline or none of it, with usage equal to
+the artifacts that remain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import clock
+from app.models import (
+    Build,
+    BuildNeed,
+    BuildTraceChunk,
+    JobArtifact,
+    JobVariable,
+    Pipeline,
+    PipelineVariable,
+)
+from app.services.ci.cancel_pipeline_service import cancel_pipeline
+from app.services.ci.job_artifacts.destroy_batch_service import destroy_batch
+from app.state import AppState
+
+BATCH_SIZE = 100  # Ci::JobArtifacts::DestroyAssociationsService::BATCH_SIZE
+ROUNDS = 10  # artifact passes before giving up on a pipeline that keeps gaining artifacts
+
+
+class PipelineNotDestroyed(RuntimeError):
+    """Artifacts kept arriving, or would not go: the pipeline is left whole."""
+
+
+def _jobs_of(pipeline_id: int) -> Any:
+    """The ids of the pipeline's jobs, retried ones included."""
+    return select(Build.id).where(Build.commit_id == pipeline_id)
+
+
+async def _artifact_batch(session: AsyncSession, pipeline_id: int) -> list[JobArtifact]:
+    query = (
+        select(JobArtifact)
+        .where(col(JobArtifact.job_id).in_(_jobs_of(pipeline_id)))
+        .order_by(col(JobArtifact.id))
+        .limit(BATCH_SIZE)
+    )
+    return list((await session.exec(query)).all())
+
+
+async def destroy_artifacts(session: AsyncSession, pipeline_id: int) -> int:
+    """Every artifact of the pipeline's jobs (retried ones too), trace included, 100 at a
+    time, each batch its own ``destroy_batch`` with ``pick_up_at`` now."""
+    attempted: set[int] = set()
+    destroyed = 0
+    while batch := await _artifact_batch(session, pipeline_id):
+        ids = {a.id for a in batch if a.id is not None}
+        if ids <= attempted:
+            raise PipelineNotDestroyed(f"artifacts {sorted(ids)} of pipeline {pipeline_id} were not destroyed")
+        attempted |= ids
+        destroyed += await destroy_batch(session, batch, given=clock.now())
+    return destroyed
+
+
+async def _delete_rows(session: AsyncSession, pipeline_id: int) -> bool:
+    """The rows of the pipeline in one transaction; False (nothing deleted) when an artifact
+    arrived since the artifacts went."""
+    try:
+        # The first write locks the pipeline (SQLite: the database) against processing and
+        # new jobs; FOR UPDATE on the jobs holds off artifact and trace inserts (PostgreSQL).
+        await session.exec(  # type: ignore[call-overload]
+            update(Pipeline).where(col(Pipeline.id) == pipeline_id).values(updated_at=Pipeline.updated_at)
+        )
+        job_ids = list((await session.exec(_jobs_of(pipeline_id).with_for_update())).all())
+        if job_ids:
+            left = select(JobArtifact.id).where(col(JobArtifact.job_id).in_(job_ids)).limit(1)
+            if (await session.exec(left)).first() is not None:
+                await session.rollback()
+                return False
+            for model, column in (
+                (BuildTraceChunk, BuildTraceChunk.build_id),
+                (BuildNeed, BuildNeed.build_id),
+                (JobVariable, JobVariable.job_id),
+            ):
+                await session.exec(delete(model).where(col(column).in_(job_ids)))  # type: ignore[call-overload]
+            await session.exec(delete(Build).where(col(Build.id).in_(job_ids)))  # type: ignore[call-overload]
+        await session.exec(delete(PipelineVariable).where(col(PipelineVariable.pipeline_id) == pipeline_id))  # type: ignore[call-overload]
+        await session.exec(delete(Pipeline).where(col(Pipeline.id) == pipeline_id))  # type: ignore[call-overload]
+        await session.commit()
+        return True
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+async def destroy_pipeline(state: AppState, session: AsyncSession, pipeline: Pipeline) -> None:
+    """``Ci::DestroyPipelineService#execute`` once the API has checked ``destroy_pipeline`` and
+    the stats refresh."""
+    pipeline_id = pipeline.id
+    assert pipeline_id is not None
+    await cancel_pipeline(state, session, pipeline)
+    for _ in range(ROUNDS):
+        await destroy_artifacts(session, pipeline_id)
+        if await _delete_rows(session, pipeline_id):
+            return
+    raise PipelineNotDestroyed(f"pipeline {pipeline_id} kept gaining artifacts")
