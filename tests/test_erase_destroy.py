@@ -244,6 +244,9 @@ async def test_erase_of_an_unknown_job_or_bad_id(stack: Stack) -> None:
     for job_id in (10**6, 2**63):
         res = await stack.client.post(erase_url(job_id), headers=auth("dev"))
         assert (res.status_code, res.json()) == (404, {"message": "404 Not found"}), job_id
+    # update_build is checked before the lookup: a reporter hears 403 even for an unknown job.
+    res = await stack.client.post(erase_url(10**6), headers=auth("rita"))
+    assert (res.status_code, res.json()) == (403, FORBIDDEN)
     res = await stack.client.post(erase_url("abc"), headers=auth("dev"))
     assert (res.status_code, res.json()) == (400, {"error": "job_id is invalid"})
     assert (await stack.client.post(erase_url(job(seeded, "build", 0)["id"]))).status_code == 401
@@ -405,5 +408,35 @@ async def test_a_failed_delete_leaves_the_rest_whole(stack: Stack, monkeypatch: 
     res = await stack.client.delete(pipeline_url(pipeline_id), headers=auth("olga"))
     assert res.status_code == 204
     assert len(await rows(stack, DeletedObject)) == 3
+    assert await rows(stack, Pipeline, Pipeline.id == pipeline_id) == []
+    assert await usage(stack, project_id) == await remaining_size(stack, project_id)
+
+
+async def test_an_artifact_arriving_meanwhile_goes_the_same_way(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``canceling`` job's runner may still upload while the artifacts go: the rows wait
+    until that artifact has gone through ``destroy_batch`` as well."""
+    seeded = await stack.rails.seed(scenario())
+    project_id = seeded["projects"]["demo/app"]["id"]
+    pipeline_id = seeded["pipelines"][1]["id"]
+    late_job = job(seeded, "test", 1)["id"]
+    destroy_artifacts = destroy_pipeline_service.destroy_artifacts
+    passes: list[int] = []
+
+    async def upload_after_first_pass(session, pipeline_id):  # type: ignore[no-untyped-def]
+        destroyed = await destroy_artifacts(session, pipeline_id)
+        passes.append(destroyed)
+        if len(passes) == 1:
+            late = JobArtifact(project_id=project_id, job_id=late_job, file_type=FileType.junit, size=5, file="j.xml")
+            await add(stack, late)
+            async with stack.rails.state.db.session() as other:
+                await increment_build_artifacts_size(other, project_id, 5)
+                await other.commit()
+        return destroyed
+
+    monkeypatch.setattr(destroy_pipeline_service, "destroy_artifacts", upload_after_first_pass)
+    res = await stack.client.delete(pipeline_url(pipeline_id), headers=auth("olga"))
+    assert res.status_code == 204, res.text
+    assert passes == [2, 1]
+    assert "j.xml" in {d.file for d in await rows(stack, DeletedObject)}
     assert await rows(stack, Pipeline, Pipeline.id == pipeline_id) == []
     assert await usage(stack, project_id) == await remaining_size(stack, project_id)
