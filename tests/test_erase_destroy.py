@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import gitlab
 import pytest
 from sqlmodel import select
 
@@ -32,7 +33,7 @@ from app.services.projects.statistics import increment_build_artifacts_size
 from app.uploaders.job_artifact_uploader import artifact_key
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Stack
-from tests.project_jobs.helpers import job_token, token
+from tests.project_jobs.helpers import call, client, job_token, token
 
 REFRESH_MESSAGE = "Action temporarily disabled. The project this pipeline belongs to is undergoing stats refresh."
 NOT_ERASABLE = {"message": "403 Forbidden - Job is not erasable!"}
@@ -440,3 +441,21 @@ async def test_an_artifact_arriving_meanwhile_goes_the_same_way(stack: Stack, mo
     assert "j.xml" in {d.file for d in await rows(stack, DeletedObject)}
     assert await rows(stack, Pipeline, Pipeline.id == pipeline_id) == []
     assert await usage(stack, project_id) == await remaining_size(stack, project_id)
+
+
+async def test_python_gitlab_erases_and_deletes(stack: Stack) -> None:
+    """python-gitlab's ``job.erase()`` and ``pipelines.delete()`` against the front door."""
+    seeded = await stack.rails.seed(scenario())
+    project_id = seeded["projects"]["demo/app"]["id"]
+    build = job(seeded, "build", 0)
+    project = client(stack, "dev").projects.get(project_id, lazy=True)
+    await call(lambda: project.jobs.get(build["id"], lazy=True).erase())
+    erased = await call(lambda: project.jobs.get(build["id"]))
+    assert erased.erased_at is not None and erased.attributes["artifacts"] == []
+    with pytest.raises(gitlab.GitlabDeleteError) as error:
+        await call(lambda: project.pipelines.delete(seeded["pipelines"][1]["id"]))
+    assert error.value.response_code == 403
+    owned = client(stack, "olga").projects.get(project_id, lazy=True)
+    await call(lambda: owned.pipelines.delete(seeded["pipelines"][1]["id"]))
+    remaining = await call(lambda: owned.pipelines.list(get_all=True))
+    assert [p.id for p in remaining] == [seeded["pipelines"][0]["id"]]
