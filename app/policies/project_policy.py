@@ -1,8 +1,7 @@
 """The slice of GitLab's ``ProjectPolicy`` artifact downloads, git fetches and pipelines
 depend on: ``read_build``, ``read_project``, ``download_code``, ``create_pipeline``,
 ``destroy_pipeline``, ``Ci::BuildPolicy``'s ``erase_build`` and the CI/CD job token's inbound
-allowlist. Pure rules; callers fetch the facts (``reader_for``
-gathers a user's)."""
+allowlist. Pure rules; callers fetch the facts (``reader_for`` gathers a user's)."""
 
 from __future__ import annotations
 

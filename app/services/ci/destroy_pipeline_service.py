@@ -10,7 +10,7 @@ Each artifact batch commits on its own (rows gone, ``ci_deleted_objects`` writte
 lowered, together). The rows then go in one transaction that first locks the pipeline and
 its jobs and checks that no artifact arrived meanwhile (a ``canceling`` job's runner may
 still upload, or its log be archived); if one did, nothing is deleted and the artifacts go
-first. So a failure leaves either the whole pipeline or none of it, with usage equal to
+first. So a failure leaves the pipeline's rows all there or all gone, and usage equal to
 the artifacts that remain.
 """
 
