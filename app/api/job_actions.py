@@ -117,14 +117,15 @@ async def play_job(request: Request) -> Response:
 
 async def erase_job(request: Request) -> Response:
     """``POST /projects/:id/jobs/:job_id/erase``: 201 with the erased job."""
-    async with get_state(request).db.session() as session:
+    state = get_state(request)
+    async with state.db.session() as session:
         access, job = await user_job(request, session, ProjectAccess.can_update_build)  # authorize_update_builds!
         if not access.can_erase_build(job.user_id):  # authorize!(:erase_build, build)
             raise forbidden()
         if not await build_erase_service.erasable(session, job):
             raise forbidden("Job is not erasable!")
         await reject_if_build_artifacts_size_refreshing(session, access.project_id)
-        job = await build_erase_service.erase(session, job, _user_id(access.current))
+        job = await build_erase_service.erase(state, session, job, _user_id(access.current))
         return await _job_entity(request, session, access, job, 201)
 
 
