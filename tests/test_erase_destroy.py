@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import select
 
 from app import clock
+from app.lib import gitlab_version
 from app.models import (
     Build,
     BuildArtifactsSizeRefresh,
@@ -424,20 +425,20 @@ async def test_an_artifact_arriving_meanwhile_goes_the_same_way(stack: Stack, mo
     passes: list[int] = []
 
     async def upload_after_first_pass(session, pipeline_id):  # type: ignore[no-untyped-def]
-        destroyed = await destroy_artifacts(session, pipeline_id)
-        passes.append(destroyed)
+        declined = await destroy_artifacts(session, pipeline_id)
+        passes.append(len(await rows(stack, DeletedObject)))
         if len(passes) == 1:
             late = JobArtifact(project_id=project_id, job_id=late_job, file_type=FileType.junit, size=5, file="j.xml")
             await add(stack, late)
             async with stack.rails.state.db.session() as other:
                 await increment_build_artifacts_size(other, project_id, 5)
                 await other.commit()
-        return destroyed
+        return declined
 
     monkeypatch.setattr(destroy_pipeline_service, "destroy_artifacts", upload_after_first_pass)
     res = await stack.client.delete(pipeline_url(pipeline_id), headers=auth("olga"))
     assert res.status_code == 204, res.text
-    assert passes == [2, 1]
+    assert passes == [2, 3]  # the late one went through destroy_batch in a second pass
     assert "j.xml" in {d.file for d in await rows(stack, DeletedObject)}
     assert await rows(stack, Pipeline, Pipeline.id == pipeline_id) == []
     assert await usage(stack, project_id) == await remaining_size(stack, project_id)
@@ -459,3 +460,33 @@ async def test_python_gitlab_erases_and_deletes(stack: Stack) -> None:
     await call(lambda: owned.pipelines.delete(seeded["pipelines"][1]["id"]))
     remaining = await call(lambda: owned.pipelines.list(get_all=True))
     assert [p.id for p in remaining] == [seeded["pipelines"][0]["id"]]
+
+
+@pytest.mark.parametrize("release", ["15.2", "16.5"])
+async def test_releases_whose_destroy_batch_keeps_traces(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, release: str
+) -> None:
+    """15.x and 16.x's ``DestroyBatchService`` never took traces: erase's ``trace.erase!`` and
+    the pipeline's destroy remove them as a record's ``destroy!`` does (row and usage in the
+    transaction, the file right after it), so nothing is left behind."""
+    monkeypatch.setattr(gitlab_version, "_current", gitlab_version.parse(release))
+    seeded = await stack.rails.seed(scenario())
+    project_id = seeded["projects"]["demo/app"]["id"]
+    build = job(seeded, "build", 0)
+    trace = next(a for a in await rows(stack, JobArtifact, JobArtifact.job_id == build["id"]) if a.file_type == 3)
+    res = await stack.client.post(erase_url(build["id"]), headers=auth("dev"))
+    assert res.status_code == 201, res.text
+    assert await rows(stack, JobArtifact, JobArtifact.job_id == build["id"]) == []
+    assert await stack.rails.state.store.head(artifact_key(trace)) is None  # removed, not waiting
+    assert len(await rows(stack, DeletedObject)) == 2  # archive and junit
+    assert await usage(stack, project_id) == await remaining_size(stack, project_id)
+
+    pipeline_id = seeded["pipelines"][1]["id"]
+    traces = [a for a in await rows(stack, JobArtifact) if a.file_type == FileType.trace]
+    res = await stack.client.delete(pipeline_url(pipeline_id), headers=auth("olga"))
+    assert res.status_code == 204, res.text
+    assert await rows(stack, JobArtifact) == [] and await rows(stack, Pipeline, Pipeline.id == pipeline_id) == []
+    assert len(await rows(stack, DeletedObject)) == 3  # and the archive of pipeline 1's build
+    for artifact in traces:
+        assert await stack.rails.state.store.head(artifact_key(artifact)) is None
+    assert await usage(stack, project_id) == 0
