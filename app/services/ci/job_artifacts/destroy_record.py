@@ -25,23 +25,33 @@ from app.uploaders.job_artifact_uploader import artifact_key
 log = logging.getLogger("mockcoord.rails")
 
 
-async def destroy_records(session: AsyncSession, artifacts: list[JobArtifact]) -> list[str]:
-    """Deletes the rows and lowers usage by their sizes, in the caller's transaction (no
-    commit). Answers the keys of the files to remove once it has committed (``remove_files``);
-    a row another request deleted meanwhile is neither counted nor removed twice."""
-    if not artifacts:
-        return []
-    deleted = await session.exec(  # type: ignore[call-overload]
-        delete(JobArtifact).where(col(JobArtifact.id).in_([a.id for a in artifacts])).returning(JobArtifact.id)
-    )
-    gone_ids = set(deleted.scalars().all())
+MAX_STATEMENT_IDS = 10_000  # bind parameters a statement (asyncpg's limit is 32,767)
+
+
+async def delete_rows(session: AsyncSession, artifacts: list[JobArtifact]) -> list[JobArtifact]:
+    """Deletes the rows (``RETURNING``) and lowers usage by the sizes of those it deleted, in the
+    caller's transaction; answers those. A row another request deleted meanwhile is neither
+    counted nor answered, so two deletions racing record each artifact once."""
+    gone_ids: set[int] = set()
+    for first in range(0, len(artifacts), MAX_STATEMENT_IDS):
+        ids = [a.id for a in artifacts[first : first + MAX_STATEMENT_IDS]]
+        deleted = await session.exec(  # type: ignore[call-overload]
+            delete(JobArtifact).where(col(JobArtifact.id).in_(ids)).returning(JobArtifact.id)
+        )
+        gone_ids.update(deleted.scalars().all())
     gone = [a for a in artifacts if a.id in gone_ids]
     sizes: dict[int, int] = defaultdict(int)
     for artifact in gone:
         sizes[artifact.project_id] += artifact.size or 0
     for project_id, size in sizes.items():
         await increment_build_artifacts_size(session, project_id, -size)
-    return [artifact_key(a) for a in gone]
+    return gone
+
+
+async def destroy_records(session: AsyncSession, artifacts: list[JobArtifact]) -> list[str]:
+    """``delete_rows`` (no commit); answers the keys of the files to remove once the caller has
+    committed (``remove_files``)."""
+    return [artifact_key(a) for a in await delete_rows(session, artifacts)]
 
 
 async def remove_files(state: AppState, keys: list[str]) -> None:
