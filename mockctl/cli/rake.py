@@ -19,6 +19,7 @@ from mockctl.cli.common import (
     DataDirOpt,
     DbOpt,
     PathStyleOpt,
+    RedisOpt,
     S3EndpointOpt,
     S3PortOpt,
     S3RegionOpt,
@@ -47,6 +48,7 @@ def rake(
     list_tasks: Annotated[bool, typer.Option("--tasks", "-T", help="List the tasks and exit.")] = False,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
+    redis_url: RedisOpt = None,
     storage: StorageOpt = None,
     s3_endpoint: S3EndpointOpt = None,
     s3_region: S3RegionOpt = None,
@@ -69,6 +71,7 @@ def rake(
     settings = build_settings(
         data_dir=data_dir,
         database_url=database_url,
+        redis_url=redis_url,
         storage=storage,
         endpoint=s3_endpoint,
         region=s3_region,
