@@ -10,6 +10,8 @@ truncates the file.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import posixpath
 from typing import IO
 
@@ -52,6 +54,11 @@ def determine_provider(provided: str | None, configured: str) -> str:
 def path_without_bucket_prefix(key: str, bucket_prefix: str) -> str:
     """``Pathname.new(key).relative_path_from(bucket_prefix.to_s)``: the path ``file_final_path``
     and pending uploads hold (``../...`` for a key outside the prefix)."""
+    if "//" not in key and "/." not in key and not key.startswith("."):  # nothing to normalize
+        if not bucket_prefix:
+            return key
+        if key.startswith(bucket_prefix):
+            return key[len(bucket_prefix) :]
     return posixpath.relpath(key, bucket_prefix.rstrip("/") or ".")
 
 
@@ -129,12 +136,16 @@ class GenerateList:
         # One ListObjects request each step (the store continues from the last key it gave):
         # "Loading page" is logged before each, the empty one that ends the listing included.
         pages = bucket.list(prefix=self.bucket_prefix, marker=marker or "", max_keys=BATCH_SIZE)
+        # The next page is requested while this one is checked against the database (the order of
+        # lines, rows and markers is GitLab's; only the waiting overlaps).
+        loading = asyncio.ensure_future(anext(pages, None))
         try:
             while True:
                 self.logger.info(f"Loading page ({f'marker: {marker}' if marker else 'first page'})")
-                page = await anext(pages, None)
+                page = await loading
                 if not page:  # Paginators::Aws#last_page?: an empty page
                     break
+                loading = asyncio.ensure_future(anext(pages, None))
                 orphans = await BatchFromStorage(self.env, page, self.bucket_prefix).orphan_objects()
                 for orphan in orphans:
                     self._log_orphan_object(orphan)
@@ -144,6 +155,10 @@ class GenerateList:
                 marker = page[-1].key
                 await state.set(LAST_PAGE_MARKER_REDIS_KEY, marker, ex=MARKER_TTL)
         finally:
+            if not loading.done():
+                loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # its error, if any, is raised above
+                await loading
             await pages.aclose()
         await state.delete(LAST_PAGE_MARKER_REDIS_KEY)
 
