@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from mockctl.cli import flows, instance, servers, troubleshoot
+from mockctl.cli import dbconsole, flows, instance, rake, servers, troubleshoot
 from runner_client import cli as runner_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
@@ -26,6 +26,9 @@ cli.add_typer(flows.app, name="flows")
 cli.command()(troubleshoot.troubleshoot)
 cli.command()(instance.seed)
 cli.command()(instance.reset)
+# The administrator's tools of GitLab's job-artifacts troubleshooting page (docs/admin.md).
+cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(dbconsole.dbconsole)
+cli.command()(rake.rake)
 
 
 def main() -> None:

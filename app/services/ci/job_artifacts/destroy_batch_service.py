@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import clock
 from app.lib import feature, gitlab_version, metrics
 from app.models import BuildArtifactsSizeRefresh, DeletedObject, FileType, JobArtifact, RefreshState
-from app.services.projects.statistics import increment_build_artifacts_size
+from app.services.projects.statistics import Increment, bulk_increment_build_artifacts_size
 from app.storage.paths import hashed_store_dir
 from app.uploaders.job_artifact_uploader import store_dir_and_file
 
@@ -127,6 +127,7 @@ async def destroy_batch(
     gone = [a for a in artifacts if a.id in gone_ids]
     now = clock.now()
     sizes: dict[int, int] = defaultdict(int)
+    increments: dict[int, list[Increment]] = defaultdict(list)
     rows = []
     for artifact in gone:
         store_dir, file = deleted_object_location(artifact)
@@ -140,10 +141,11 @@ async def destroy_batch(
             }
         )
         sizes[artifact.project_id] += artifact.size or 0
+        increments[artifact.project_id].append(Increment(-(artifact.size or 0), artifact.id))
     if rows:
         await session.exec(insert(DeletedObject), params=rows)  # type: ignore[call-overload]
-    for project_id, size in sizes.items():
-        await increment_build_artifacts_size(session, project_id, -size)
+    for project_id, project_increments in increments.items():  # one Increment(-size, ref: id) an artifact
+        await bulk_increment_build_artifacts_size(session, project_id, project_increments)
     await session.commit()
     metrics.destroyed_job_artifacts_count.inc(len(gone))
     metrics.destroyed_job_artifacts_bytes.inc(sum(sizes.values()))

@@ -1,0 +1,99 @@
+"""What ``gitlab-rails console`` and ``gitlab-rake`` load: the instance's settings, database and
+(when asked) object store, without serving anything.
+
+The administrator's commands (``mockcoord rake``, ``dbconsole``, ``admin``) work on the
+database of an instance that ``mockcoord serve`` (or ``rails``) made, as GitLab's console works
+on GitLab's: they find it through the same settings (``--data-dir``, ``--database-url``,
+``MOCKCOORD_*``). They never create or drop tables: a missing or outdated database is one line
+saying so (``InstanceError``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import cast
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.config import Settings
+from app.db import Database
+from app.lib import gitlab_version
+from app.state import AppState
+from app.storage import ArtifactStore, StorageError, open_store
+
+
+class InstanceError(RuntimeError):
+    """The instance cannot be opened; the message is one line naming where it looked."""
+
+
+def display_url(settings: Settings) -> str:
+    """The database URL as it may be shown (password hidden)."""
+    return make_url(settings.resolved_database_url).render_as_string()
+
+
+def sqlite_path(settings: Settings) -> Path | None:
+    url = make_url(settings.resolved_database_url)
+    return Path(url.database or "") if url.get_backend_name() == "sqlite" else None
+
+
+class UnopenedStore:
+    """Stands in for an object store the console was not asked to open: any use says so."""
+
+    remote = False
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __getattr__(self, name: str) -> object:
+        raise StorageError(f"{self.reason} (store.{name})")
+
+    async def close(self) -> None:
+        return None
+
+
+async def check_database(db: Database, settings: Settings) -> None:
+    """The tables a mockcoord of this version made, else ``InstanceError``."""
+    path = sqlite_path(settings)
+    if path is not None and not path.is_file():
+        raise InstanceError(
+            f"no mockcoord database at {path} (start `mockcoord serve` once, or give --data-dir / --database-url)"
+        )
+    try:
+        async with db.engine.connect() as conn:
+            has = await conn.run_sync(lambda c: inspect(c).has_table("p_ci_job_artifacts"))
+        stale = await db.stale_tables() if has else []
+    except (SQLAlchemyError, OSError) as exc:
+        raise InstanceError(f"database {display_url(settings)}: {str(exc).splitlines()[0]}") from None
+    if not has:
+        raise InstanceError(f"database {display_url(settings)} has no mockcoord tables (start `mockcoord serve` once)")
+    if stale:
+        raise InstanceError(
+            f"database {display_url(settings)} was made by an older mockcoord ({'; '.join(stale)} missing); "
+            "start `mockcoord serve` on it to recreate its tables"
+        )
+
+
+@asynccontextmanager
+async def console_state(settings: Settings, *, with_store: bool = False) -> AsyncIterator[AppState]:
+    """An ``AppState`` on the instance's database; its store is opened only ``with_store``."""
+    gitlab_version.configure(settings.gitlab_version)
+    db = Database(settings.resolved_database_url)
+    store: ArtifactStore | None = None
+    try:
+        await check_database(db, settings)
+        if with_store:
+            try:
+                store = await open_store(settings)
+            except Exception as exc:  # noqa: BLE001 - any client error: one line naming the store
+                raise InstanceError(f"object storage: {str(exc).splitlines()[0]}") from None
+        else:
+            store = cast(ArtifactStore, UnopenedStore("this command does not open object storage"))
+        yield AppState(settings=settings, db=db, store=store, secret=b"", raw_store=store)
+    finally:
+        if store is not None:
+            await store.close()
+        await db.dispose()
