@@ -38,7 +38,7 @@ def psql_command(url: URL, args: list[str]) -> tuple[list[str], dict[str, str]]:
     query = dict(url.query)
     if "ssl" in query:  # asyncpg's name for libpq's sslmode
         query["sslmode"] = query.pop("ssl")
-    libpq = url.set(drivername="postgresql", password=None, query=query)
+    libpq = url.set(drivername="postgresql", query=query)._replace(password=None)  # set() keeps a None
     return ["psql", libpq.render_as_string(hide_password=False), *args], env
 
 
