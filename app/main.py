@@ -19,6 +19,7 @@ from app.api import (
     job_artifacts,
     pipelines,
     project_jobs,
+    projects,
     runner_artifacts,
     runner_jobs,
 )
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, instrument: Instrument | None =
     app.router.routes.extend(project_jobs.routes)
     app.router.routes.extend(job_artifacts.routes)
     app.router.routes.extend(job_actions.routes)
+    app.router.routes.extend(projects.routes)
     app.include_router(health.router)
     instrument.install(app)
     app.add_middleware(HeaderLimitMiddleware)

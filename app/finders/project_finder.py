@@ -78,6 +78,10 @@ class ProjectAccess:
             return False
         return accessibility in (None, Accessibility.public) or self.has_access(AccessLevel.DEVELOPER)
 
+    def can_read_statistics(self) -> bool:
+        """``read_statistics`` (``reporter_access``): reporters and up, and admins."""
+        return self.has_access(AccessLevel.REPORTER)
+
 
 async def _project_by_full_path(session: AsyncSession, full_path: str) -> Project | None:
     """Routes are case-insensitive in GitLab: walk the namespaces part by part."""
