@@ -98,6 +98,35 @@ GZIP_TYPES = {
     FileType.metadata,
 }
 ZIP_TYPES = {FileType.archive, FileType.lsif, FileType.scip}
+# ``Ci::JobArtifact::DOWNLOADABLE_TYPES`` (newest): what ``Ci::Build.with_downloadable_artifacts`` looks for
+DOWNLOADABLE_TYPES = tuple(
+    FileType[name]
+    for name in (
+        "accessibility",
+        "api_fuzzing",
+        "archive",
+        "cobertura",
+        "jacoco",
+        "codequality",
+        "container_scanning",
+        "dast",
+        "dependency_scanning",
+        "dotenv",
+        "junit",
+        "license_scanning",
+        "lsif",
+        "metrics",
+        "performance",
+        "browser_performance",
+        "load_performance",
+        "sast",
+        "secret_detection",
+        "requirements",
+        "requirements_v2",
+        "cluster_image_scanning",
+        "cyclonedx",
+    )
+)
 
 
 def required_format(file_type: FileType) -> FileFormat:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import posixpath
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, update
@@ -90,6 +91,15 @@ async def _spare_wrongly_expired(session: AsyncSession, artifacts: list[JobArtif
     return [a for a in artifacts if a.id not in spared]
 
 
+@dataclass(frozen=True)
+class DestroyResult:
+    """``destroyed_artifacts_count``, ``destroyed_ids`` and, summed, the ``statistics_updates``."""
+
+    count: int = 0
+    bytes: int = 0
+    ids: tuple[int, ...] = ()
+
+
 async def destroy_batch(
     session: AsyncSession,
     artifacts: list[JobArtifact],
@@ -98,7 +108,23 @@ async def destroy_batch(
     skip_projects_on_refresh: bool = False,
     fix_expire_at: bool = True,
 ) -> int:
-    """``DestroyBatchService#execute``; commits, returns how many artifacts went.
+    """``DestroyBatchService#execute``; commits, returns how many artifacts went (``execute``
+    answers what they were)."""
+    result = await execute(
+        session, artifacts, given, skip_projects_on_refresh=skip_projects_on_refresh, fix_expire_at=fix_expire_at
+    )
+    return result.count
+
+
+async def execute(
+    session: AsyncSession,
+    artifacts: list[JobArtifact],
+    given: datetime | None = None,
+    *,
+    skip_projects_on_refresh: bool = False,
+    fix_expire_at: bool = True,
+) -> DestroyResult:
+    """``DestroyBatchService#execute``; commits.
 
     ``skip_projects_on_refresh``: rows of projects whose usage is being recounted stay (the
     expiry worker's choice); otherwise GitLab only warns. ``fix_expire_at``: the 15.x
@@ -116,7 +142,7 @@ async def destroy_batch(
         artifacts = await _spare_wrongly_expired(session, artifacts)
     if not artifacts:
         await session.commit()
-        return 0
+        return DestroyResult()
     gone_ids: set[int] = set()
     for first in range(0, len(artifacts), MAX_STATEMENT_IDS):
         ids = [a.id for a in artifacts[first : first + MAX_STATEMENT_IDS]]
@@ -149,4 +175,4 @@ async def destroy_batch(
     await session.commit()
     metrics.destroyed_job_artifacts_count.inc(len(gone))
     metrics.destroyed_job_artifacts_bytes.inc(sum(sizes.values()))
-    return len(gone)
+    return DestroyResult(len(gone), sum(sizes.values()), tuple(a.id for a in gone if a.id is not None))
