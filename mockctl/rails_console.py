@@ -4,8 +4,9 @@
 The administrator's commands (``mockcoord rake``, ``dbconsole``, ``admin``) work on the
 database of an instance that ``mockcoord serve`` (or ``rails``) made, as GitLab's console works
 on GitLab's: they find it through the same settings (``--data-dir``, ``--database-url``,
-``MOCKCOORD_*``). They never create or drop tables: a missing or outdated database is one line
-saying so (``InstanceError``).
+``MOCKCOORD_*``), and read the time from the instance's mock clock (``mockctl.shared_state``), so
+"a year ago" is the instance's year. They never create or drop tables: a missing or outdated
+database is one line saying so (``InstanceError``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.db import Database
 from app.lib import gitlab_version
 from app.state import AppState
 from app.storage import ArtifactStore, StorageError, open_store
+from mockctl import shared_state
 
 
 class InstanceError(RuntimeError):
@@ -92,7 +94,12 @@ async def console_state(settings: Settings, *, with_store: bool = False) -> Asyn
                 raise InstanceError(f"object storage: {str(exc).splitlines()[0]}") from None
         else:
             store = cast(ArtifactStore, UnopenedStore("this command does not open object storage"))
-        yield AppState(settings=settings, db=db, store=store, secret=b"", raw_store=store)
+        state = AppState(settings=settings, db=db, store=store, secret=b"", raw_store=store)
+        try:  # the mock clock and release the control plane set, as every process of the instance sees them
+            await shared_state.load(state)
+        except SQLAlchemyError:
+            pass  # a database from before the shared state: real time
+        yield state
     finally:
         if store is not None:
             await store.close()

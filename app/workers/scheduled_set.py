@@ -40,6 +40,10 @@ async def take_due(state: AppState, limit: int = 100) -> list[ScheduledJob]:
     if not state.db.is_sqlite:
         due = due.with_for_update(skip_locked=True)
     async with state.db.session() as session:
+        if (
+            await session.exec(select(ScheduledJob.id).where(col(ScheduledJob.run_at) <= clock.now()).limit(1))
+        ).first() is None:
+            return []  # a read, not a write, on every look while nothing is due
         rows = await session.exec(  # type: ignore[call-overload]
             delete(ScheduledJob).where(col(ScheduledJob.id).in_(due.scalar_subquery())).returning(ScheduledJob)
         )

@@ -10,19 +10,21 @@ import sys
 
 import typer
 
-from mockctl.cli import admin, dbconsole, flows, instance, rake, servers, troubleshoot
+from mockctl.cli import admin, dbconsole, flows, housekeeping, instance, rake, servers, troubleshoot
 from runner_client import cli as runner_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
 cli.command()(servers.serve)
 cli.command()(servers.rails)
 cli.command()(servers.workhorse)
+cli.command()(servers.worker)
 # gitlab-runner's artifact helpers, from the runner side of the wire (runner_client).
 cli.command("artifacts-uploader")(runner_cli.artifacts_uploader)
 cli.command("artifacts-downloader")(runner_cli.artifacts_downloader)
 # The built-in runner: `mockcoord runner register|run` (runner_client.runner).
 cli.add_typer(runner_cli.runner_app, name="runner", help="A gitlab-runner work-alike: register, run (shell executor).")
 cli.add_typer(flows.app, name="flows")
+cli.add_typer(housekeeping.app, name="housekeeping")
 cli.command()(troubleshoot.troubleshoot)
 cli.command()(instance.seed)
 cli.command()(instance.reset)
