@@ -11,6 +11,7 @@ database is one line saying so (``InstanceError``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -95,10 +96,10 @@ async def console_state(settings: Settings, *, with_store: bool = False) -> Asyn
         else:
             store = cast(ArtifactStore, UnopenedStore("this command does not open object storage"))
         state = AppState(settings=settings, db=db, store=store, secret=b"", raw_store=store)
-        try:  # the mock clock and release the control plane set, as every process of the instance sees them
+        # The mock clock and release the control plane set, as every process of the instance sees
+        # them (a database from before the shared state: real time).
+        with contextlib.suppress(SQLAlchemyError):
             await shared_state.load(state)
-        except SQLAlchemyError:
-            pass  # a database from before the shared state: real time
         yield state
     finally:
         if store is not None:

@@ -285,3 +285,26 @@ async def test_a_malformed_csv_is_one_line(admin: Coordinator, tmp_path: Path) -
 async def test_an_unknown_task_is_rake_s_message(admin: Coordinator) -> None:
     result = await run_cli(admin, "rake", "gitlab:nothing[1]")
     assert result.exit_code == 1 and result.output.startswith("Don't know how to build task 'gitlab:nothing'")
+
+
+async def test_the_schedule_runs_the_finalizing_step_when_it_is_due(admin: Coordinator, tmp_path: Path) -> None:
+    """A Sidekiq process's look (``Scheduler.tick``) also runs the scheduled set's due jobs."""
+    from app.workers.scheduler import Scheduler
+
+    seeded = await admin.seed(scenario())
+    app_id = seeded["projects"]["demo/app"]["id"]
+    await run_cli(admin, "rake", task_for(tmp_path, "PROJECT_ID", app_id), env=NO_SLEEP)
+    admin.settings.housekeeping.refresh_interval_seconds = 0
+    await ScheduleRefreshBuildArtifactsSizeStatisticsWorker(admin.state).perform()
+    scheduler = Scheduler(admin.state)
+    scheduler.entries = []  # only the scheduled set
+    await scheduler.tick()
+    await scheduler.stop()
+    assert await usage(admin, app_id) == 0 and len(await rows(admin, ScheduledJob)) == 1
+    clock.advance(timedelta(minutes=10, seconds=1))
+    scheduler = Scheduler(admin.state)
+    scheduler.entries = []
+    await scheduler.tick()
+    await scheduler.stop()
+    assert await usage(admin, app_id) == await artifact_sum(admin, app_id)
+    assert await rows(admin, ScheduledJob) == [] and await rows(admin, BuildArtifactsSizeRefresh) == []
