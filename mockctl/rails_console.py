@@ -80,21 +80,35 @@ async def check_database(db: Database, settings: Settings) -> None:
         )
 
 
+def store_settings(settings: Settings) -> Settings:
+    """The settings to reach the instance's bucket from another process: with the embedded S3
+    (no endpoint configured) that is the server ``serve`` runs on ``s3_port``."""
+    if not settings.embedded_s3:
+        return settings
+    host = settings.host if settings.binds_only_loopback() else "127.0.0.1"  # mockctl.embedded_s3's choice
+    reached = settings.model_copy(deep=True)
+    reached.object_store.connection.endpoint = f"http://{host}:{settings.s3_port}"
+    return reached
+
+
 @asynccontextmanager
 async def console_state(settings: Settings, *, with_store: bool = False) -> AsyncIterator[AppState]:
-    """An ``AppState`` on the instance's database; its store is opened only ``with_store``."""
+    """An ``AppState`` on the instance's database. ``with_store``: the instance's object store
+    too, when it answers; otherwise (and when not asked) a stand-in that says why at first use,
+    so work that needs no file (two-phase deletion writes rows only) runs all the same."""
     gitlab_version.configure(settings.gitlab_version)
     db = Database(settings.resolved_database_url)
     store: ArtifactStore | None = None
     try:
         await check_database(db, settings)
+        reason = "this command does not open object storage"
         if with_store:
             try:
-                store = await open_store(settings)
-            except Exception as exc:  # noqa: BLE001 - any client error: one line naming the store
-                raise InstanceError(f"object storage: {str(exc).splitlines()[0]}") from None
-        else:
-            store = cast(ArtifactStore, UnopenedStore("this command does not open object storage"))
+                store = await open_store(store_settings(settings))
+            except Exception as exc:  # noqa: BLE001 - any client error: the stand-in names it
+                reason = f"object storage is unreachable ({str(exc).splitlines()[0]}): is `mockcoord serve` running?"
+        if store is None:
+            store = cast(ArtifactStore, UnopenedStore(reason))
         state = AppState(settings=settings, db=db, store=store, secret=b"", raw_store=store)
         # The mock clock and release the control plane set, as every process of the instance sees
         # them (a database from before the shared state: real time).

@@ -381,13 +381,14 @@ def run_deletion(
     question: Callable[[Any], str | None],
     runner: Callable[[AppState, int | None], Any],
     on_item: Callable[[Any], None],
+    with_store: bool = False,
 ) -> Any:
     """Totals first (``planner``); unless a dry run, ask (``question`` None: nothing to do, no
     question); then each item of ``runner`` to ``on_item`` as it comes. Answers the plan."""
     from mockctl.rails_console import InstanceError, console_state
 
     async def main() -> Any:
-        async with console_state(d.settings) as state:
+        async with console_state(d.settings, with_store=with_store and not d.dry_run) as state:
             async with state.db.session() as session:
                 project_id = await project_id_of(session, d.project) if d.project else None
                 the_plan = await planner(session, d.finished_before, project_id)
@@ -571,6 +572,7 @@ def erase_old_jobs(
             state, d.finished_before, project_id, user_id, dry_run=d.dry_run, limit=d.limit
         ),
         on_item,
+        with_store=True,  # releases that destroy logs as records remove their files at once
     )
     erased = [r for r in rows if r["erased"]]
     artifacts, total = sum(r["artifacts"] for r in erased), sum(r["bytes"] for r in erased)
@@ -653,6 +655,7 @@ def delete_old_pipelines(
                 state, d.finished_before, project_id, the_user, dry_run=d.dry_run, limit=d.limit
             ),
             on_item,
+            with_store=True,  # canceling a pipeline archives its running jobs' logs
         )
     except service.AccessDeniedError as exc:
         fail(f"Gitlab::Access::AccessDeniedError: {exc}")

@@ -70,7 +70,7 @@ async def test_delete_old_pipelines(admin: Coordinator) -> None:
     gone = set(pipelines) - {p.id for p in await rows(admin, Pipeline)}
     assert erasing == [f"Erasing pipeline {p} for project {pipelines[p].project_id}" for p in sorted(gone)]
     assert len(gone) == 2 and old is not None
-    assert "Deleted 2 pipelines: 4 jobs, 5 artifacts (4.8 KiB)." in result.output
+    assert "Deleted 2 pipelines: 4 jobs, 6 artifacts (4.8 KiB)." in result.output
     assert [a.size for a in await rows(admin, JobArtifact)] == [700]
     assert await usage(admin, s["lib"]) == 0
 

@@ -131,7 +131,7 @@ async def run(
                     continue
                 n, size = (await _artifacts_by_job(session, [build.id])).get(build.id, (0, 0))
                 if not dry_run:
-                    await build_erase_service.erase(session, build, user_id)
+                    await build_erase_service.erase(state, session, build, user_id)
                 yield JobOutcome(build.id, build.project_id, path, True, n, size)
             handled += len(builds)
             if limit is not None and handled >= limit:
