@@ -40,11 +40,30 @@ def refresh_project_statistics_build_artifacts_size(args: list[str], settings: S
 
     async def main() -> None:
         async with console_state(settings) as state:
-            out = task.Output(
-                line=lambda text: print(text, flush=True),
-                red=lambda text: console.print(text, style="red", markup=False, highlight=False),
+            if not console.is_terminal:  # plain lines, GitLab's, for logs and pipes
+                out = task.Output(
+                    line=lambda text: print(text, flush=True),
+                    red=lambda text: console.print(text, style="red", markup=False, highlight=False),
+                )
+                await task.run(state, args[0] if args else None, out)
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            columns = (
+                TextColumn("queueing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("ids"),
+                TimeRemainingColumn(),
             )
-            await task.run(state, args[0] if args else None, out)
+            with Progress(*columns, console=console, transient=True) as bar:
+                shown = bar.add_task("ids", total=None)
+                out = task.Output(
+                    line=lambda text: bar.console.print(text, markup=False, highlight=False),
+                    red=lambda text: bar.console.print(text, style="red", markup=False, highlight=False),
+                    progress=lambda done, total: bar.update(shown, completed=done, total=total),
+                )
+                await task.run(state, args[0] if args else None, out)
 
     try:
         asyncio.run(main())

@@ -118,6 +118,7 @@ async def run(
     values = project_ids(body, csv_path or "")
     total = len(values)
     out.line(f"Loaded {total} project ids to import")
+    out.progress(0, total)
     if not any(v is not None for v in values):  # Ruby's ``any?``: an empty field ("") counts
         out.red(NO_IDS)
         return
