@@ -150,6 +150,17 @@ async def test_builds_with_artifacts_that_never_expire_or_expire_late(admin: Coo
     assert [b["build_id"] for b in later] == [jobs["fresh"]]  # type: ignore[index]
     none = await run_cli(admin, "admin", "builds-with-artifacts", "--expire-after", "1.year", "--format", "json")
     assert parse_json(none.output) == []
+    table = (await run_cli(admin, "admin", "builds-with-artifacts", "--never-expire")).output
+    assert "Build ID" in table and "Artifacts expire at" in table
+    assert f"{jobs['kept']}" in table and "demo/app" in table and "never" in table
+    listed = parse_csv(
+        (await run_cli(admin, "admin", "builds-with-artifacts", "--never-expire", "--format", "csv")).output
+    )
+    assert [(r["build_id"], r["full_path"], r["artifacts_expire_at"]) for r in listed] == [
+        (str(jobs["kept"]), "demo/app", "")
+    ]
+    largest = (await run_cli(admin, "admin", "largest-artifacts", "demo/app", "--limit", "1")).output
+    assert "3.9 KiB" in largest and "archive" in largest
     both = await run_cli(admin, "admin", "builds-with-artifacts", "--never-expire", "--expire-after", "7d")
     assert both.exit_code == 2 and "give exactly one of --never-expire, --expire-after DURATION" in both.output
     bad = await run_cli(admin, "admin", "builds-with-artifacts", "--expire-after", "soon")
