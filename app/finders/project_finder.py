@@ -27,6 +27,8 @@ from app.models import (
 from app.policies.project_policy import (
     INBOUND,
     Reader,
+    can_destroy_pipeline,
+    can_erase_build,
     can_read_build,
     can_read_project,
     job_token_allowed,
@@ -70,6 +72,14 @@ class ProjectAccess:
 
     def can_destroy_artifacts(self) -> bool:
         return self.has_access(AccessLevel.MAINTAINER)
+
+    def can_destroy_pipeline(self) -> bool:
+        return can_destroy_pipeline(self.reader)
+
+    def can_erase_build(self, job_user_id: int | None) -> bool:
+        """``erase_build`` on a job: ``owner_of_job`` is ``triggered_by?(current_user)``."""
+        user_id = self.current.user.id if self.current is not None else None
+        return can_erase_build(self.reader, user_id is not None and job_user_id == user_id)
 
     def can_read_job_artifacts(self, accessibility: int | None) -> bool:
         """``read_job_artifacts`` on a build, by its archive's ``accessibility`` (a job without

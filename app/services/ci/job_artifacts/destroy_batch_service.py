@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import logging
 import posixpath
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
 from app.lib import feature, gitlab_version, metrics
 from app.models import BuildArtifactsSizeRefresh, DeletedObject, FileType, JobArtifact, RefreshState
-from app.services.projects.statistics import Increment, bulk_increment_build_artifacts_size
+from app.services.ci.job_artifacts.destroy_record import delete_rows
 from app.storage.paths import hashed_store_dir
 from app.uploaders.job_artifact_uploader import store_dir_and_file
 
@@ -30,7 +29,6 @@ log = logging.getLogger("mockcoord.sidekiq")
 
 PICK_UP_NOT_BEFORE = timedelta(days=1)  # ``pick_up_at`` is clamped to [now - 1 day, now + 1 hour]
 PICK_UP_NOT_AFTER = timedelta(hours=1)
-MAX_STATEMENT_IDS = 10_000  # bind parameters a statement (asyncpg's limit is 32,767)
 # ``ci_detect_wrongly_expired_artifacts``: expiry dates a 13.x bug wrote, by day and time
 WRONG_EXPIRY_DAYS = {21, 22, 23}
 WRONG_EXPIRY_TIMES = {(0, 0, 0), (30, 0, 0), (45, 0, 0)}  # minute, second, millisecond
@@ -143,17 +141,8 @@ async def execute(
     if not artifacts:
         await session.commit()
         return DestroyResult()
-    gone_ids: set[int] = set()
-    for first in range(0, len(artifacts), MAX_STATEMENT_IDS):
-        ids = [a.id for a in artifacts[first : first + MAX_STATEMENT_IDS]]
-        deleted = await session.exec(  # type: ignore[call-overload]
-            delete(JobArtifact).where(col(JobArtifact.id).in_(ids)).returning(JobArtifact.id)
-        )
-        gone_ids.update(deleted.scalars().all())
-    gone = [a for a in artifacts if a.id in gone_ids]
+    gone = await delete_rows(session, artifacts)
     now = clock.now()
-    sizes: dict[int, int] = defaultdict(int)
-    increments: dict[int, list[Increment]] = defaultdict(list)
     rows = []
     for artifact in gone:
         store_dir, file = deleted_object_location(artifact)
@@ -166,13 +155,10 @@ async def execute(
                 "project_id": artifact.project_id,
             }
         )
-        sizes[artifact.project_id] += artifact.size or 0
-        increments[artifact.project_id].append(Increment(-(artifact.size or 0), artifact.id))
     if rows:
         await session.exec(insert(DeletedObject), params=rows)  # type: ignore[call-overload]
-    for project_id, project_increments in increments.items():  # one Increment(-size, ref: id) an artifact
-        await bulk_increment_build_artifacts_size(session, project_id, project_increments)
     await session.commit()
+    size = sum(a.size or 0 for a in gone)
     metrics.destroyed_job_artifacts_count.inc(len(gone))
-    metrics.destroyed_job_artifacts_bytes.inc(sum(sizes.values()))
-    return DestroyResult(len(gone), sum(sizes.values()), tuple(a.id for a in gone if a.id is not None))
+    metrics.destroyed_job_artifacts_bytes.inc(size)
+    return DestroyResult(len(gone), size, tuple(a.id for a in gone if a.id is not None))
