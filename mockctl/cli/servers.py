@@ -57,6 +57,9 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
     console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
     console.print(f"  logs          {settings.data_dir.resolve() / 'log' / 'workhorse.log'}")
     exports = {"MOCKCOORD_URL": base_url, "MOCKCOORD_ADMIN_TOKEN": settings.admin_token}
+    # Where `mockcoord admin`, `rake` and `dbconsole` find this instance's database (the URL itself
+    # is not exported: a password would travel, and other instances would take it up).
+    exports["MOCKCOORD_DATA_DIR"] = str(settings.data_dir.resolve())
     if demo is not None:
         exports = {
             "CI_SERVER_URL": base_url,

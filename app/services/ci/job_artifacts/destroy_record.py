@@ -17,7 +17,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models import JobArtifact
-from app.services.projects.statistics import increment_build_artifacts_size
+from app.services.projects.statistics import Increment, bulk_increment_build_artifacts_size
 from app.state import AppState
 from app.storage import StorageError
 from app.uploaders.job_artifact_uploader import artifact_key
@@ -40,11 +40,11 @@ async def delete_rows(session: AsyncSession, artifacts: list[JobArtifact]) -> li
         )
         gone_ids.update(deleted.scalars().all())
     gone = [a for a in artifacts if a.id in gone_ids]
-    sizes: dict[int, int] = defaultdict(int)
-    for artifact in gone:
-        sizes[artifact.project_id] += artifact.size or 0
-    for project_id, size in sizes.items():
-        await increment_build_artifacts_size(session, project_id, -size)
+    increments: dict[int, list[Increment]] = defaultdict(list)
+    for artifact in gone:  # one Increment(-size, ref: id) an artifact (a stats refresh dedupes by it)
+        increments[artifact.project_id].append(Increment(-(artifact.size or 0), artifact.id))
+    for project_id, project_increments in increments.items():
+        await bulk_increment_build_artifacts_size(session, project_id, project_increments)
     return gone
 
 
