@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from app.models import Build, DeletedObject, JobArtifact, Pipeline
 from tests.admin.helpers import rows, run_cli, usage
 from tests.admin.test_admin_commands import seeded
@@ -15,9 +13,6 @@ from tests.conftest import Coordinator
 OLD = ("--finished-before", "1y")
 OLD_IN_APP = (*OLD, "--project", "demo/app")
 DENIED = "Gitlab::Access::AccessDeniedError: dev may not destroy pipeline 1 (project 1)"
-
-pytest.importorskip("app.services.ci.build_erase_service", reason="Ci::BuildEraseService comes with erase-destroy")
-pytest.importorskip("app.services.ci.destroy_pipeline_service", reason="Ci::DestroyPipelineService too")
 
 
 async def test_erase_old_jobs_prints_erased_or_skipped(admin: Coordinator) -> None:
