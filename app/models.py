@@ -575,6 +575,17 @@ class ExclusiveLeaseRow(SQLModel, table=True):
     expires_at: datetime
 
 
+class SharedStateKey(SQLModel, table=True):
+    """A key of GitLab's shared-state Redis (``Gitlab::Redis::SharedState``: a rake task's resume
+    marker, with its TTL) when no Redis is configured; expires on the real clock, as a TTL does."""
+
+    __tablename__ = "mockcoord_shared_state"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=255)
+    value: str = Field(max_length=2048)
+    expires_at: datetime | None = None
+
+
 class BuildNeed(SQLModel, table=True):
     """``Ci::BuildNeed``: a job named in another job's ``needs:``."""
 

@@ -13,15 +13,10 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from app.config import ObjectStoreConnection, Settings
-from mockctl.ports import Wanted, check_ports, free_port
+from mockctl.ports import Wanted, check_ports, embedded_s3_host, free_port
 from mockctl.s3_gate import S3Gate
 
 WANTED_BY = "the embedded S3 server (--s3-port)"
-
-
-def embedded_s3_host(settings: Settings) -> str:
-    """Loopback unless Rails itself listens on loopback only (then on that address)."""
-    return settings.host if settings.binds_only_loopback() else "127.0.0.1"
 
 
 def s3_port(settings: Settings) -> list[Wanted]:

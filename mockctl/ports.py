@@ -7,12 +7,21 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+from app.config import Settings
+
 
 @dataclass(frozen=True)
 class Wanted:
     host: str
     port: int
     by: str  # who wants it, with the option that sets it
+
+
+def embedded_s3_host(settings: Settings) -> str:
+    """Where the embedded S3 listens (``mockctl.embedded_s3``): loopback unless Rails itself
+    listens on loopback only (then on that address). Here, so a command that only reaches it
+    (``rake``) need not import moto."""
+    return settings.host if settings.binds_only_loopback() else "127.0.0.1"
 
 
 _given: set[int] = set()

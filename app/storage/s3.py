@@ -24,10 +24,12 @@ DELETE_OBJECTS_MAX_KEYS = 1000  # S3 DeleteObjects takes at most 1,000 keys a re
 class S3Store:
     remote = True
 
-    def __init__(self, cfg: ObjectStore) -> None:
+    def __init__(self, cfg: ObjectStore, prefix: str | None = None) -> None:
+        """Keys are relative to ``prefix``: Rails' bucket prefix unless given (``""``: the whole
+        bucket, keys as fog lists them, which is how GitLab's rake tasks see it)."""
         self.cfg = cfg
         self.bucket = cfg.artifacts_bucket
-        self.prefix = cfg.rails_bucket_prefix
+        self.prefix = cfg.rails_bucket_prefix if prefix is None else prefix
         self._stack = AsyncExitStack()
         self._client: Any = None
 

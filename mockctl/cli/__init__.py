@@ -28,9 +28,10 @@ cli.add_typer(housekeeping.app, name="housekeeping")
 cli.command()(troubleshoot.troubleshoot)
 cli.command()(instance.seed)
 cli.command()(instance.reset)
-# The administrator's tools of GitLab's job-artifacts troubleshooting page (docs/admin.md).
+# The administrator's tools of GitLab's job-artifacts troubleshooting page (docs/admin.md):
+# GitLab's rake tasks (gitlab-rake), gitlab-psql, the console snippets.
+cli.command(context_settings={"allow_interspersed_args": True})(rake.rake)
 cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(dbconsole.dbconsole)
-cli.command()(rake.rake)
 cli.add_typer(admin.app, name="admin")
 
 

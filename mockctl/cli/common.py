@@ -45,6 +45,10 @@ S3EndpointOpt = Annotated[str | None, typer.Option("--s3-endpoint", help="Extern
 S3RegionOpt = Annotated[str | None, typer.Option("--s3-region", help="Object storage region.")]
 BucketOpt = Annotated[str | None, typer.Option("--bucket", help="Artifacts bucket ('bucket' or 'bucket/prefix').")]
 PathStyleOpt = Annotated[bool | None, typer.Option("--path-style/--virtual-host-style")]
+S3PortOpt = Annotated[
+    int | None,
+    typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).", show_default=setting_default("s3_port")),
+]
 GitlabVersionOpt = Annotated[
     str | None,
     typer.Option(

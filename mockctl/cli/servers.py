@@ -24,6 +24,7 @@ from mockctl.cli.common import (
     PathStyleOpt,
     RedisOpt,
     S3EndpointOpt,
+    S3PortOpt,
     S3RegionOpt,
     StorageOpt,
     build_settings,
@@ -57,9 +58,11 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
     console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
     console.print(f"  logs          {settings.data_dir.resolve() / 'log' / 'workhorse.log'}")
     exports = {"MOCKCOORD_URL": base_url, "MOCKCOORD_ADMIN_TOKEN": settings.admin_token}
-    # Where `mockcoord admin`, `rake` and `dbconsole` find this instance's database (the URL itself
-    # is not exported: a password would travel, and other instances would take it up).
+    # Where `mockcoord admin`, `rake` and `dbconsole` find this instance's data (the database URL
+    # itself is not exported: a password would travel, and other instances would take it up).
     exports["MOCKCOORD_DATA_DIR"] = str(settings.data_dir.resolve())
+    if (s3 := instrument(state).embedded_s3) is not None:
+        exports["MOCKCOORD_S3_PORT"] = str(s3.port)
     if demo is not None:
         exports = {
             "CI_SERVER_URL": base_url,
@@ -105,10 +108,7 @@ def serve(
         int | None,
         typer.Option(help="Rails port (MOCKCOORD_RAILS_PORT).", show_default=setting_default("rails_port")),
     ] = None,
-    s3_port: Annotated[
-        int | None,
-        typer.Option(help="Embedded S3 port (MOCKCOORD_S3_PORT).", show_default=setting_default("s3_port")),
-    ] = None,
+    s3_port: S3PortOpt = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
     redis_url: RedisOpt = None,

@@ -33,6 +33,7 @@ from sqlmodel import col, select
 from app.models import Project, record_id
 from app.services.projects.build_artifacts_size_refresh import enqueue_refresh
 from app.state import AppState
+from app.tasks.rake import RakeEnvironment, RakeError, TaskDefinition
 
 TASK = "gitlab:refresh_project_statistics_build_artifacts_size"
 HEADER = "PROJECT_ID"
@@ -135,3 +136,33 @@ async def run(
         out.line(f"{imported}/{total} (missing projects: {missing})")
         out.progress(first + len(group), total)
     out.line("Done.")
+
+
+async def rake_task(env: RakeEnvironment, args: list[str]) -> None:
+    """The task on rake's environment: ``puts`` lines (not the Logger's), a bar on a terminal."""
+    state = AppState(settings=env.settings, db=await env.db(), store=None, secret=b"", raw_store=None)  # type: ignore[arg-type]
+    shown = [0]
+
+    def progress(done: int, total: int) -> None:
+        if done == 0:
+            env.progress.start("queueing project ids", total, unit="ids")
+        env.progress.advance(done - shown[0])
+        shown[0] = done
+
+    out = Output(
+        line=lambda text: env.logger.sink(text + "\n", None),
+        red=lambda text: env.logger.sink(text + "\n", "red"),
+        progress=progress,
+    )
+    try:
+        await run(state, args[0] if args else None, out)
+    except TaskError as exc:
+        raise RakeError(str(exc)) from None
+
+
+DEFINITION = TaskDefinition(
+    TASK,
+    "GitLab | Refresh build artifacts size project statistics for given list of Project IDs from CSV file",
+    ("csv_path",),
+    rake_task,
+)

@@ -1,0 +1,1 @@
+"""``Gitlab::Cleanup``: the classes behind ``gitlab:cleanup:*`` (``lib/gitlab/cleanup``)."""
