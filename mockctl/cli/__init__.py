@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from mockctl.cli import flows, instance, servers, troubleshoot
+from mockctl.cli import flows, housekeeping, instance, servers, troubleshoot
 from runner_client import cli as runner_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
@@ -23,6 +23,7 @@ cli.command("artifacts-downloader")(runner_cli.artifacts_downloader)
 # The built-in runner: `mockcoord runner register|run` (runner_client.runner).
 cli.add_typer(runner_cli.runner_app, name="runner", help="A gitlab-runner work-alike: register, run (shell executor).")
 cli.add_typer(flows.app, name="flows")
+cli.add_typer(housekeeping.app, name="housekeeping")
 cli.command()(troubleshoot.troubleshoot)
 cli.command()(instance.seed)
 cli.command()(instance.reset)
