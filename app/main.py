@@ -29,6 +29,7 @@ from app.errors import APIError, api_error_handler, http_error_handler, validati
 from app.fixtures import bootstrap
 from app.header_limits import HeaderLimitMiddleware
 from app.instrumentation import Instrument
+from app.lib import gitlab_version
 from app.services.git import repositories
 from app.state import AppState
 from app.storage import open_store
@@ -39,6 +40,7 @@ log = logging.getLogger("mockcoord.rails")
 
 async def start(settings: Settings, instrument: Instrument) -> AppState:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    gitlab_version.configure(settings.gitlab_version)
     await instrument.start(settings)
     db = Database(settings.resolved_database_url)
     if stale := await db.stale_tables():

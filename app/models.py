@@ -413,6 +413,8 @@ class JobArtifact(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("job_id", "file_type", name="index_ci_job_artifacts_on_job_id_and_file_type"),
         Index("index_ci_job_artifacts_on_expire_at_and_job_id", "expire_at", "job_id"),
+        # the housekeeping workers' ``locked = N AND expire_at < t`` (GitLab: partial indexes by lock)
+        Index("index_ci_job_artifacts_on_locked_and_expire_at", "locked", "expire_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)
@@ -497,7 +499,8 @@ class ExclusiveLeaseRow(SQLModel, table=True):
     ``gitlab:exclusive_lease:<key>`` (a UUID with a TTL) as a row, expiring on the real clock."""
 
     __tablename__ = "exclusive_leases"
-    key: str = Field(primary_key=True, max_length=255)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=255)
     uuid: str
     expires_at: datetime
 

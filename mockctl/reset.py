@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app import clock
 from app.fixtures import bootstrap
+from app.lib import gitlab_version
 from app.services.git import repositories
 from app.services.object_storage.delete_stale_direct_uploads_service import abort_incomplete_uploads
 from app.state import AppState
@@ -15,6 +16,7 @@ async def reset(state: AppState) -> None:
     running meanwhile find the admin token, the old one or the new."""
     instrument(state).faults.clear()  # first: a storage fault must not stop the bucket from being emptied
     clock.reset()  # before the bootstrap rows are stamped
+    gitlab_version.configure(state.settings.gitlab_version)
     async with state.db.emptied() as session:
         await bootstrap(session, state.settings.admin_token)
     async with state.db.session() as session:

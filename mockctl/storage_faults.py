@@ -49,6 +49,17 @@ class FaultyStore:
         if not await self._check("DELETE", key):
             await self.inner.delete(key)
 
+    async def delete_many(self, keys: list[str]) -> list[str]:
+        """A fault on ``DELETE`` fails the keys it matches; the others go to the store."""
+        failed, passed = [], []
+        for key in keys:
+            try:
+                if not await self._check("DELETE", key):
+                    passed.append(key)
+            except StorageError:
+                failed.append(key)
+        return failed + (await self.inner.delete_many(passed) if passed else [])
+
     async def iter_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         if await self._check("GET", key):
             raise StorageError(f"GET {key}: 404 NoSuchKey (injected)")

@@ -77,6 +77,13 @@ class JournaledStore:
             raise
         self._record("DELETE", key, started, 204)
 
+    async def delete_many(self, keys: list[str]) -> list[str]:
+        started = time.perf_counter()
+        failed = await self.inner.delete_many(keys)
+        # S3's DeleteObjects is ``POST /<bucket>?delete``
+        self._record("POST", "?delete", started, 200, note=f"{len(keys)} keys, {len(failed)} failed")
+        return failed
+
     async def iter_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         started, sent, status = time.perf_counter(), 0, 200
         try:

@@ -45,6 +45,15 @@ class LocalStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(_unlink_and_prune, self.path(key), self.root)
 
+    async def delete_many(self, keys: list[str]) -> list[str]:
+        failed = []
+        for key in keys:
+            try:
+                await self.delete(key)
+            except OSError:
+                failed.append(key)
+        return failed
+
     async def iter_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         with open(self.path(key), "rb") as fh:  # noqa: ASYNC230 (reads happen in a thread below)
             fh.seek(start)

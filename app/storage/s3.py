@@ -18,6 +18,9 @@ CHUNK = 1024 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
+DELETE_OBJECTS_MAX_KEYS = 1000  # S3 DeleteObjects takes at most 1,000 keys a request
+
+
 class S3Store:
     remote = True
 
@@ -90,6 +93,20 @@ class S3Store:
             await self._client.delete_object(Bucket=self.bucket, Key=self.key(key))
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"DELETE {key} failed: {exc}") from exc
+
+    async def delete_many(self, keys: list[str]) -> list[str]:
+        failed: list[str] = []
+        for first in range(0, len(keys), DELETE_OBJECTS_MAX_KEYS):
+            chunk = keys[first : first + DELETE_OBJECTS_MAX_KEYS]
+            try:
+                res = await self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": self.key(k)} for k in chunk], "Quiet": True}
+                )
+            except (ClientError, BotoCoreError):
+                failed.extend(chunk)
+                continue
+            failed.extend(e["Key"][len(self.prefix) :] for e in res.get("Errors", []))
+        return failed
 
     async def iter_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(key)}

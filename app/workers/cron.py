@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from app.state import AppState
+from app.workers.ci.schedule_delete_objects_cron_worker import ScheduleDeleteObjectsCronWorker
+from app.workers.ci.update_locked_unknown_artifacts_worker import UpdateLockedUnknownArtifactsWorker
+from app.workers.expire_build_artifacts_worker import ExpireBuildArtifactsWorker
 from app.workers.object_storage.delete_stale_direct_uploads_worker import DeleteStaleDirectUploadsWorker
 
 
@@ -19,4 +22,12 @@ class CronWorker(Protocol):
     async def perform(self) -> dict[str, Any]: ...
 
 
-CRON_WORKERS: dict[str, type[CronWorker]] = {w.cron_job: w for w in (DeleteStaleDirectUploadsWorker,)}
+CRON_WORKERS: dict[str, type[CronWorker]] = {
+    w.cron_job: w
+    for w in (
+        ExpireBuildArtifactsWorker,
+        UpdateLockedUnknownArtifactsWorker,
+        ScheduleDeleteObjectsCronWorker,
+        DeleteStaleDirectUploadsWorker,
+    )
+}

@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from app.errors import not_found
+from app.errors import APIError, not_found
+from app.lib.exclusive_lease import FailedToObtainLockError
 from app.state import AppState
 from app.workers.cron import CRON_WORKERS
 from mockctl.api.mock import require_admin
@@ -27,4 +28,8 @@ async def perform(name: str, state: AppState = Depends(require_admin)) -> dict[s
     worker = CRON_WORKERS.get(name) or next((w for w in CRON_WORKERS.values() if w.job_class == name), None)
     if worker is None:
         raise not_found("Worker")
-    return {"job_class": worker.job_class, **await worker(state).perform()}
+    try:
+        done = await worker(state).perform()
+    except FailedToObtainLockError as exc:  # another run holds the lease: GitLab's job fails, nothing done
+        raise APIError(409, str(exc)) from None
+    return {"job_class": worker.job_class, **done}

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.lib import feature
 from app.models import ArtifactLocked, Build, BuildStatus, JobArtifact, Pipeline
 
 UNLOCKABLE_STATUSES = {
@@ -56,10 +57,11 @@ async def unlock_previous_pipelines(session: AsyncSession, pipeline: Pipeline) -
     )
     if not targets:
         return []
-    jobs = select(Build.id).where(col(Build.commit_id).in_(targets))
-    await session.exec(  # type: ignore[call-overload]
-        update(JobArtifact).where(col(JobArtifact.job_id).in_(jobs)).values(locked=ArtifactLocked.unlocked)
-    )
+    if await feature.enabled(session, "ci_update_unlocked_job_artifacts"):  # else only pipelines unlock
+        jobs = select(Build.id).where(col(Build.commit_id).in_(targets))
+        await session.exec(  # type: ignore[call-overload]
+            update(JobArtifact).where(col(JobArtifact.job_id).in_(jobs)).values(locked=ArtifactLocked.unlocked)
+        )
     await session.exec(  # type: ignore[call-overload]
         update(Pipeline).where(col(Pipeline.id).in_(targets)).values(locked=ArtifactLocked.unlocked)
     )

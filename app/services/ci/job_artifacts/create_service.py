@@ -14,9 +14,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import clock
 from app.auth.runner_helpers import AuthenticatedJob
 from app.errors import APIError, bad_request
+from app.lib import feature
 from app.lib.chronic_duration import DurationParseError, expire_at
 from app.models import (
     Accessibility,
+    ArtifactLocked,
     FileFormat,
     FileStore,
     FileType,
@@ -160,7 +162,10 @@ async def create(
         raise bad_request("another artifact of the same type already exists")
 
     pipeline = await session.get(Pipeline, job.commit_id)
-    locked = pipeline.locked if pipeline else 0
+    # ``ci_update_unlocked_job_artifacts`` off (before 15.3 by default): written ``unknown``
+    locked = ArtifactLocked.unknown
+    if await feature.enabled(session, "ci_update_unlocked_job_artifacts"):
+        locked = pipeline.locked if pipeline else ArtifactLocked.unlocked
     common = dict(
         project_id=project.id,
         job_id=job.id,

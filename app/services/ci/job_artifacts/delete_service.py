@@ -24,4 +24,4 @@ async def erasable_artifacts(session: AsyncSession, job_id: int) -> list[JobArti
 
 async def delete_job_artifacts(session: AsyncSession, job_id: int) -> int:
     """``Ci::JobArtifacts::DeleteService``: the job's erasable artifacts, through ``destroy_batch``."""
-    return await destroy_batch(session, await erasable_artifacts(session, job_id))
+    return await destroy_batch(session, await erasable_artifacts(session, job_id), fix_expire_at=False)
