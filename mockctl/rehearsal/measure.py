@@ -210,8 +210,8 @@ class Fates:
 async def fates(db: Database, now: datetime) -> Fates:
     """Classifies every expired artifact by (its ``locked``, its pipeline's ``locked``) and the
     flags in force: fast expiry (``ci_destroy_unlocked_job_artifacts``) goes by the artifact's
-    column, the slow walk by the pipeline's; the backlog worker destroys unknown rows of unlocked
-    pipelines and locks the others."""
+    column, the slow walk (15.2 and before) by the pipeline's, whatever the row says; with fast
+    expiry the backlog worker destroys unknown rows of unlocked pipelines and locks the others."""
     a = JobArtifact
     query = (
         select(a.locked, Pipeline.locked, func.count())
@@ -229,8 +229,11 @@ async def fates(db: Database, now: datetime) -> Fates:
     for artifact_locked, pipeline_locked, n in rows:
         expired += n
         pipeline_unlocked = pipeline_locked == ArtifactLocked.unlocked
-        if not fast and pipeline_unlocked:
-            drainable += n  # the slow walk takes any row whose pipeline is unlocked
+        if not fast:  # the slow walk goes by the pipeline's lock, whatever the row's own column says
+            if pipeline_unlocked:
+                drainable += n
+            else:
+                locked += n
         elif artifact_locked == ArtifactLocked.unknown:
             if not backlog:
                 unknown_idle += n
@@ -238,7 +241,7 @@ async def fates(db: Database, now: datetime) -> Fates:
                 drainable += n
             else:
                 to_lock += n
-        elif fast and artifact_locked == ArtifactLocked.unlocked:
+        elif artifact_locked == ArtifactLocked.unlocked:
             drainable += n
         else:
             locked += n
