@@ -56,6 +56,10 @@ def rehearse(
     lifted: Annotated[
         bool, typer.Option("--lifted", help="Batch sizes 10,000 and an hour a run instead of GitLab's 100 and 5 min.")
     ] = False,
+    run_idle: Annotated[
+        bool,
+        typer.Option("--run-idle", help="Run every idle run too (each makes its 500 empty queries, as GitLab's does)."),
+    ] = False,
     database_url: Annotated[
         str | None,
         typer.Option("--database-url", help="SQLAlchemy async URL of an empty database (default: a temp SQLite file)."),
@@ -91,6 +95,7 @@ def rehearse(
             flags=parse_flags(flag or []),
             limits=parse_limits(limits or []),
             lifted=lifted,
+            run_idle=run_idle,
             database_url=database_url,
             replace=replace,
             existing=existing,

@@ -49,6 +49,7 @@ class RehearsalOptions:
     flags: dict[str, bool] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     lifted: bool = False
+    run_idle: bool = False
     database_url: str | None = None
     replace: bool = False
     existing: bool = False

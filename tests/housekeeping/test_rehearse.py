@@ -32,7 +32,7 @@ from mockctl.rehearsal.forecast import forecast
 from mockctl.rehearsal.measure import Counts, Fates
 from mockctl.rehearsal.options import RehearsalOptions
 from mockctl.rehearsal.run import Rehearsal, rehearse
-from mockctl.rehearsal.simulate import DELETE, EXPIRE, UNKNOWN, Step
+from mockctl.rehearsal.simulate import DELETE, EXPIRE, IDLE_NOTE, UNKNOWN, Step
 from tests.test_cli_imports import HEAVY, PROBE
 
 QUICK = {"expire_loop_limit": 5, "unknown_loop_limit": 5}  # 500 rows a run; idle runs cost 5 queries
@@ -232,6 +232,42 @@ async def test_15_2_walks_into_locked_refs_and_15_3_drains(database: str, tmp_pa
     )
     rows = series(flagged)
     assert sum(column(rows, "rows_destroyed")) == 1400 and sum(column(rows, "rows_locked")) == 600
+
+
+async def test_idle_runs_not_rerun_change_nothing(database: str, tmp_path: Path) -> None:
+    """Skipping a run whose first query finds nothing gives the series every run gives (rows
+    expire all day long here, so runs turn busy again after idle ones)."""
+    common: dict[str, Any] = {
+        "artifacts": 3000,
+        "expired_share": 0.5,
+        "unknown_share": 0.2,
+        "locked_share": 0.3,
+        "future_days": 2,
+        "days": 1,
+        "limits": QUICK,
+        "database_url": database,
+        "replace": True,
+    }
+    saved = clock.offset()
+    try:  # both from the same start, so the fire times fall alike
+        clock.set_to(datetime(2026, 3, 1, 0, 3, tzinfo=UTC))
+        every = series(await rehearse(RehearsalOptions(run_idle=True, out=tmp_path / "every", **common)))
+        clock.set_to(datetime(2026, 3, 1, 0, 3, tzinfo=UTC))
+        skipping = series(await rehearse(RehearsalOptions(out=tmp_path / "skip", **common)))
+    finally:
+        clock.reset()
+        clock.advance(saved)
+
+    def state(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [{k: v for k, v in r.items() if k not in ("seconds", "note")} for r in rows]
+
+    assert state(every) == state(skipping)
+    assert not any(r["note"] for r in every)
+    skipped = [r for r in skipping if r["note"] == IDLE_NOTE]
+    assert len(skipped) > 100 and {r["worker"] for r in skipped} == {EXPIRE, UNKNOWN}
+    busy_after_idle = [r for r in skipping[skipping.index(skipped[0]) :] if int(r["rows_destroyed"])]
+    assert busy_after_idle, "rows expiring later are found by later runs"
+    assert all(float(r["seconds"]) > 0 for r in skipped)
 
 
 def _step(at: datetime, worker: str, destroyed: int = 0) -> Step:
