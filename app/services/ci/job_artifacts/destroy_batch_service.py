@@ -14,14 +14,13 @@ import posixpath
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
 from app.lib import feature, gitlab_version, metrics
-from app.models import BuildArtifactsSizeRefresh, DeletedObject, FileType, JobArtifact, RefreshState
-from app.services.projects.statistics import increment_build_artifacts_size
+from app.models import BuildArtifactsSizeRefresh, DeletedObject, FileType, JobArtifact, ProjectStatistics, RefreshState
 from app.storage.paths import hashed_store_dir
 from app.uploaders.job_artifact_uploader import store_dir_and_file
 
@@ -90,6 +89,25 @@ async def _spare_wrongly_expired(session: AsyncSession, artifacts: list[JobArtif
     return [a for a in artifacts if a.id not in spared]
 
 
+async def _decrement_statistics(session: AsyncSession, sizes: dict[int, int]) -> None:
+    """``build_artifacts_size`` (and ``storage_size``) down by the batch's sizes: one statement for
+    every project of the batch (executemany: one round trip, where one UPDATE a project cost one
+    each), in project order, so that two batches never wait on each other crosswise."""
+    stats = ProjectStatistics.__table__  # type: ignore[attr-defined]
+    params = [{"project": project_id, "delta": -size} for project_id, size in sorted(sizes.items()) if size]
+    if not params:
+        return
+    await session.exec(  # type: ignore[call-overload]
+        update(stats)
+        .where(stats.c.project_id == bindparam("project"))
+        .values(
+            build_artifacts_size=stats.c.build_artifacts_size + bindparam("delta"),
+            storage_size=stats.c.storage_size + bindparam("delta"),
+        ),
+        params=params,
+    )
+
+
 async def destroy_batch(
     session: AsyncSession,
     artifacts: list[JobArtifact],
@@ -121,7 +139,12 @@ async def destroy_batch(
     for first in range(0, len(artifacts), MAX_STATEMENT_IDS):
         ids = [a.id for a in artifacts[first : first + MAX_STATEMENT_IDS]]
         deleted = await session.exec(  # type: ignore[call-overload]
-            delete(JobArtifact).where(col(JobArtifact.id).in_(ids)).returning(JobArtifact.id)
+            delete(JobArtifact)
+            .where(col(JobArtifact.id).in_(ids))
+            .returning(JobArtifact.id)
+            # the loaded rows are read afterwards, never expired: without this the ORM matches each
+            # against the whole id list (quadratic: 3.4 s of a 10,000-row batch's 4.5 s)
+            .execution_options(synchronize_session=False)
         )
         gone_ids.update(deleted.scalars().all())
     gone = [a for a in artifacts if a.id in gone_ids]
@@ -142,8 +165,7 @@ async def destroy_batch(
         sizes[artifact.project_id] += artifact.size or 0
     if rows:
         await session.exec(insert(DeletedObject), params=rows)  # type: ignore[call-overload]
-    for project_id, size in sizes.items():
-        await increment_build_artifacts_size(session, project_id, -size)
+    await _decrement_statistics(session, sizes)
     await session.commit()
     metrics.destroyed_job_artifacts_count.inc(len(gone))
     metrics.destroyed_job_artifacts_bytes.inc(sum(sizes.values()))
