@@ -178,6 +178,8 @@ async def rehearse(
         )
         settings_rows = _settings_rows(opts, settings, flags, at, state)
         summary = _summary(opts, population, steps, simulation.fates, keys, time.perf_counter() - began)
+        vacuum = simulation.autovacuum
+        summary.insert(-1, ("autovacuum (simulated)", f"{vacuum.runs:,} passes, {vacuum.seconds:.1f}s"))
         expired = steps[0].counts.expired_total if steps[0].counts else 0
         of = "existing" if opts.existing else f"{opts.artifacts:,}"
         title = f"GitLab {opts.gitlab_version}: {expired:,} expired of {of} artifacts, {opts.days:g} simulated days"

@@ -30,7 +30,7 @@ from app.lib import feature
 from app.lib.exclusive_lease import FailedToObtainLockError
 from app.models import ArtifactLocked, Build, FileType, JobArtifact, Pipeline
 from app.state import AppState
-from mockctl.rehearsal.measure import Counts, Fates, Tally, counts, fates, real_objects_left
+from mockctl.rehearsal.measure import Autovacuum, Counts, Fates, Tally, counts, fates, real_objects_left
 
 EXPIRE = "expire_build_artifacts_worker"
 UNKNOWN = "update_locked_unknown_artifacts_worker"
@@ -105,6 +105,7 @@ class Simulation:
         self.window_start = self.end - timedelta(days=min(1.0, days / 2))
         self.fates: dict[str, Fates] = {}  # "start", "window", "end"
         self.tally = Tally(state.db)
+        self.autovacuum = Autovacuum(state.db)
 
     async def idle(self, name: str) -> bool:
         """Would this worker's first query, asked now, find nothing? (Then the run changes nothing.)"""
@@ -173,6 +174,7 @@ class Simulation:
                 if idle:
                     self.idle_seconds[name] = step.seconds
             read_result(name, result, step)
+            await self.autovacuum.after(step.rows_destroyed + step.rows_locked + step.objects_removed)
             step.counts = await self.tally.read()
             if self.object_keys and name == DELETE:
                 objects_left = await real_objects_left(self.state.store, self.object_keys)

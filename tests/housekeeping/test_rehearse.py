@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from app import clock
 from app.db import Database
 from app.lib import gitlab_version
-from app.models import DeletedObject, JobArtifact
+from app.models import DeletedObject, JobArtifact, ProjectStatistics
 from mockctl.cli import cli
 from mockctl.rehearsal.forecast import forecast
 from mockctl.rehearsal.measure import Counts, Fates
@@ -83,11 +83,24 @@ def non_increasing(values: list[int]) -> bool:
 
 
 async def table_counts(url: str) -> tuple[int, int]:
+    """Artifacts and deleted objects left; and every project's ``build_artifacts_size`` is the sum
+    of its artifacts' sizes (each destroyed batch took its sizes off the right projects)."""
     db = Database(url)
     try:
         async with db.engine.connect() as conn:
             artifacts = (await conn.execute(select(func.count()).select_from(JobArtifact))).scalar_one()
             queued = (await conn.execute(select(func.count()).select_from(DeletedObject))).scalar_one()
+            sizes = dict(
+                (
+                    await conn.execute(
+                        select(JobArtifact.project_id, func.sum(JobArtifact.size)).group_by(JobArtifact.project_id)
+                    )
+                ).all()
+            )
+            usage = dict(
+                (await conn.execute(select(ProjectStatistics.project_id, ProjectStatistics.build_artifacts_size))).all()
+            )
+        assert len(usage) >= 3 and {p: u for p, u in usage.items() if u} == {p: int(s) for p, s in sizes.items()}
         return int(artifacts), int(queued)
     finally:
         await db.dispose()
@@ -367,7 +380,7 @@ async def test_population_is_set_based_and_shaped(database: str, tmp_path: Path)
     from app.config import Settings
     from app.instrumentation import Instrument
     from app.main import start, stop
-    from app.models import Pipeline, ProjectStatistics
+    from app.models import Pipeline
     from mockctl.rehearsal.population import populate
 
     statements: dict[int, int] = {}
