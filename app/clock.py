@@ -31,6 +31,12 @@ def offset() -> timedelta:
     return _offset
 
 
+def set_offset(delta: timedelta) -> None:
+    """The offset another process chose (the instrument shares it between processes)."""
+    global _offset
+    _offset = delta
+
+
 def reset() -> None:
     global _offset
     _offset = timedelta(0)

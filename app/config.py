@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ADMIN_TOKEN = "glpat-mockcoord-admin-token"
@@ -84,6 +84,36 @@ class Housekeeping(BaseModel):
         default=20, ge=1, description="Ci::DeleteObjectsWorker's LimitedCapacity max_running_jobs"
     )
     delete_objects_retry_in_seconds: int = Field(default=600, ge=0, description="Ci::DeleteObjectsService::RETRY_IN")
+    refresh_batch_size: int = Field(
+        default=500, ge=1, description="Projects::RefreshBuildArtifactsSizeStatisticsService::BATCH_SIZE"
+    )
+    refresh_interval_seconds: float = Field(
+        default=0.1, ge=0, description="RefreshBuildArtifactsSizeStatisticsService::REFRESH_INTERVAL_SECONDS"
+    )
+    refresh_enqueue_batch_size: int = Field(
+        default=500, ge=1, description="the refresh rake task's BUILD_ARTIFACTS_SIZE_REFRESH_ENQUEUE_BATCH_SIZE"
+    )
+    refresh_enqueue_sleep_seconds: float = Field(
+        default=1.0, ge=0, description="the refresh rake task's Kernel.sleep(1) after each batch"
+    )
+
+
+class CronJob(BaseModel):
+    """One ``cron_jobs.<name>`` entry of ``gitlab.yml`` (GitLab's ``Settings.cron_jobs``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(default=None, description="the cron line; unset: GitLab's")
+    enabled: bool = Field(default=True, description="false: the schedule never runs this job (sidekiq-cron's disabled)")
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        from croniter import croniter
+
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"not a cron line: {value!r}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -119,6 +149,29 @@ class Settings(BaseSettings):
         default=None, description="redis://host:port/db: exclusive leases and resume markers live there, as in GitLab"
     )
     housekeeping: Housekeeping = Field(default_factory=Housekeeping)
+    cron: bool = Field(
+        default=True,
+        description="run the cron schedule (sidekiq-cron) in mockcoord serve; mockcoord worker always runs it",
+    )
+    cron_jobs: dict[str, CronJob] = Field(
+        default_factory=dict,
+        description="per cron job: {'cron': '*/1 * * * *'} or {'enabled': false}; keys are GitLab's cron job names",
+    )
+    cron_poll_interval: float = Field(default=1.0, gt=0, le=60, description="seconds between two looks at the schedule")
+    cron_shutdown_timeout: float = Field(
+        default=25.0, ge=0, description="seconds a stopping process lets running jobs finish (Sidekiq's -t)"
+    )
+    monitoring_ip_whitelist: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="GitLab's monitoring.ip_whitelist: who may read /-/metrics",
+    )
+
+    @field_validator("monitoring_ip_whitelist")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the entry
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -11,7 +11,7 @@ does nothing.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -50,6 +50,10 @@ class Instrument:
         object store): then a stale schema is recreated and rows left from an earlier run are
         removed at start, since they would point at objects that are gone."""
         return False
+
+    async def started(self, state: Any) -> None:
+        """Rails has opened its database and store (``state``: its ``AppState``, which imports
+        this module) and is about to serve."""
 
     def wrap_store(self, store: ArtifactStore) -> ArtifactStore:
         """The store Rails uses; the instrument may watch or perturb its calls."""

@@ -13,12 +13,15 @@ from sqlalchemy.engine import make_url
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import (
+    features,
     git_http,
     health,
     job_actions,
     job_artifacts,
+    metrics,
     pipelines,
     project_jobs,
+    projects,
     runner_artifacts,
     runner_jobs,
 )
@@ -69,6 +72,7 @@ async def start(settings: Settings, instrument: Instrument) -> AppState:
         await bootstrap(session, settings.admin_token)
     if instrument.owns_data():
         await repositories.remove_all(settings)  # project ids start again: old repositories would be adopted
+    await instrument.started(state)
     return state
 
 
@@ -116,7 +120,10 @@ def create_app(settings: Settings | None = None, instrument: Instrument | None =
     app.router.routes.extend(project_jobs.routes)
     app.router.routes.extend(job_artifacts.routes)
     app.router.routes.extend(job_actions.routes)
+    app.router.routes.extend(projects.routes)
+    app.router.routes.extend(features.routes)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     instrument.install(app)
     app.add_middleware(HeaderLimitMiddleware)
     app.add_middleware(CorrelationIdMiddleware)

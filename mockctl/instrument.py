@@ -53,6 +53,16 @@ class RailsInstrument(Instrument):
     def owns_data(self) -> bool:
         return self.embedded_s3 is not None  # moto keeps objects in memory: they go with it
 
+    async def started(self, state: AppState) -> None:
+        """The clock and release the control plane last set, in whichever process; with an
+        in-memory store the instance starts empty, so they start afresh too."""
+        from mockctl import shared_state
+
+        if self.owns_data():
+            await shared_state.forget(state)
+        else:
+            await shared_state.load(state)
+
     def wrap_store(self, store: ArtifactStore) -> ArtifactStore:
         return JournaledStore(FaultyStore(store, self.faults), self.journal)
 

@@ -129,7 +129,8 @@ class _Background:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            async with running_stack(self.settings) as stack:
+            # No cron schedule: tests move the clock, and housekeeping runs when they ask for it.
+            async with running_stack(self.settings, cron=False) as stack:
                 self.ready.set_result(stack.url)
                 await self._stop.wait()
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting test session

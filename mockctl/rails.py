@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.main import create_app as create_rails
-from mockctl.api import ci_config, mock, object_storage_door, workers
+from mockctl.api import ci_config, features, housekeeping, mock, object_storage_door, workers
 from mockctl.asgi import apply as apply_fault
 from mockctl.instrument import DOOR_PREFIX, RailsInstrument
 
@@ -55,5 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(ci_config.routes)
     app.include_router(mock.router)
     app.include_router(workers.router)
+    app.include_router(housekeeping.router)
+    app.include_router(features.router)
     app.add_middleware(FaultMiddleware, instrument=rails_instrument)  # outermost: before any other middleware
     return app

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from app import clock
 from app.fixtures import bootstrap
-from app.lib import gitlab_version
 from app.services.git import repositories
 from app.services.object_storage.delete_stale_direct_uploads_service import abort_incomplete_uploads
 from app.state import AppState
+from app.workers import scheduler
+from mockctl import shared_state
 from mockctl.instrument import instrument
 
 
@@ -15,8 +15,8 @@ async def reset(state: AppState) -> None:
     """The bootstrap rows are written in the transaction that empties the tables: requests
     running meanwhile find the admin token, the old one or the new."""
     instrument(state).faults.clear()  # first: a storage fault must not stop the bucket from being emptied
-    clock.reset()  # before the bootstrap rows are stamped
-    gitlab_version.configure(state.settings.gitlab_version)
+    await shared_state.forget(state)  # real time (before the bootstrap rows are stamped), the configured release
+    await scheduler.forget_claims(state)  # the clock starts again: so do the cron fire times
     async with state.db.emptied() as session:
         await bootstrap(session, state.settings.admin_token)
     async with state.db.session() as session:

@@ -7,6 +7,7 @@ one for a single scenario when no coordinator URL is given.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from mockctl.front_door import front_door, start_workhorse, wait_ready
 from mockctl.instrument import instrument
 from mockctl.ports import Wanted, check_ports
 from mockctl.rails import create_app
+from mockctl.sidekiq import JOB_LOGGER, log_jobs_to, scheduler_for
 from mockctl.supervisor import WorkhorseSupervisor, say_on_stderr
 from mockctl.tokens import mask_access_log
 
@@ -69,9 +71,13 @@ def stack_ports(settings: Settings) -> list[Wanted]:
 
 
 @asynccontextmanager
-async def running_stack(settings: Settings, say: Callable[[str], None] = say_on_stderr) -> AsyncIterator[RunningStack]:
+async def running_stack(
+    settings: Settings, say: Callable[[str], None] = say_on_stderr, cron: bool = False
+) -> AsyncIterator[RunningStack]:
     """Raises RuntimeError with a readable reason when a part cannot start. Workhorse is
-    supervised: ``say`` tells of its exits and restarts, Rails' ``/-/readiness`` of its state."""
+    supervised: ``say`` tells of its exits and restarts, Rails' ``/-/readiness`` of its state.
+    ``cron``: run the cron schedule in the Rails process (``mockcoord serve``), its runs logged
+    to ``<data>/log/sidekiq.log``; off for every other user (tests want runs when they ask)."""
     check_ports(stack_ports(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_secret(settings.secret_file)
@@ -85,7 +91,18 @@ async def running_stack(settings: Settings, say: Callable[[str], None] = say_on_
         try:
             instrument(state).readiness["workhorse_check"] = workhorse.check
             await workhorse.supervise()
-            yield RunningStack(state, url, task, workhorse)
+            scheduler = None
+            if cron:
+                log_handler = log_jobs_to(settings.data_dir.resolve() / "log" / "sidekiq.log")
+                scheduler = scheduler_for(state)
+                await scheduler.start()
+            try:
+                yield RunningStack(state, url, task, workhorse)
+            finally:
+                if scheduler is not None:
+                    await scheduler.stop()
+                    logging.getLogger(JOB_LOGGER).removeHandler(log_handler)
+                    log_handler.close()
         finally:
             server.should_exit = True
             await asyncio.gather(task, return_exceptions=True)

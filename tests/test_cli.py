@@ -29,6 +29,10 @@ class Served:
 
 
 def start_serve(tmp: Path, *args: str) -> Served:
+    """``serve`` without its cron schedule unless ``--cron`` is given: a moved clock would set
+    housekeeping going under the test's feet."""
+    if "--cron" not in args:
+        args = (*args, "--no-cron")
     front_port = free_port()
     proc = subprocess.Popen(
         [

@@ -27,6 +27,8 @@ from app.models import (
 from app.policies.project_policy import (
     INBOUND,
     Reader,
+    can_destroy_pipeline,
+    can_erase_build,
     can_read_build,
     can_read_project,
     job_token_allowed,
@@ -71,12 +73,24 @@ class ProjectAccess:
     def can_destroy_artifacts(self) -> bool:
         return self.has_access(AccessLevel.MAINTAINER)
 
+    def can_destroy_pipeline(self) -> bool:
+        return can_destroy_pipeline(self.reader)
+
+    def can_erase_build(self, job_user_id: int | None) -> bool:
+        """``erase_build`` on a job: ``owner_of_job`` is ``triggered_by?(current_user)``."""
+        user_id = self.current.user.id if self.current is not None else None
+        return can_erase_build(self.reader, user_id is not None and job_user_id == user_id)
+
     def can_read_job_artifacts(self, accessibility: int | None) -> bool:
         """``read_job_artifacts`` on a build, by its archive's ``accessibility`` (a job without
         an archive counts as public, as ``artifacts_public?`` says)."""
         if not self.can_read_build() or accessibility == Accessibility.none:
             return False
         return accessibility in (None, Accessibility.public) or self.has_access(AccessLevel.DEVELOPER)
+
+    def can_read_statistics(self) -> bool:
+        """``read_statistics`` (``reporter_access``): reporters and up, and admins."""
+        return self.has_access(AccessLevel.REPORTER)
 
 
 async def _project_by_full_path(session: AsyncSession, full_path: str) -> Project | None:
@@ -140,3 +154,25 @@ async def find_project(session: AsyncSession, id_param: str, current: ApiUser | 
             )
         raise not_found("Project")
     return access
+
+
+async def full_paths(session: AsyncSession, project_ids: set[int]) -> dict[int, str]:
+    """``project.full_path`` of each project (namespaces fetched once each, whatever the count)."""
+    if not project_ids:
+        return {}
+    projects = (await session.exec(select(Project).where(col(Project.id).in_(project_ids)))).all()
+    namespaces: dict[int, Namespace] = {}
+    wanted = {p.namespace_id for p in projects}
+    while wanted:
+        found = (await session.exec(select(Namespace).where(col(Namespace.id).in_(wanted)))).all()
+        namespaces.update({ns.id: ns for ns in found if ns.id is not None})
+        wanted = {ns.parent_id for ns in found if ns.parent_id is not None and ns.parent_id not in namespaces}
+
+    def path_of(namespace_id: int | None) -> list[str]:
+        parts: list[str] = []
+        while namespace_id is not None and namespace_id in namespaces and len(parts) < 100:
+            parts.insert(0, namespaces[namespace_id].path)
+            namespace_id = namespaces[namespace_id].parent_id
+        return parts
+
+    return {p.id: "/".join([*path_of(p.namespace_id), p.path]) for p in projects if p.id is not None}

@@ -1,7 +1,7 @@
 """The slice of GitLab's ``ProjectPolicy`` artifact downloads, git fetches and pipelines
-depend on: ``read_build``, ``read_project``, ``download_code``, ``create_pipeline`` and the
-CI/CD job token's inbound allowlist. Pure rules; callers fetch the facts (``reader_for``
-gathers a user's)."""
+depend on: ``read_build``, ``read_project``, ``download_code``, ``create_pipeline``,
+``destroy_pipeline``, ``Ci::BuildPolicy``'s ``erase_build`` and the CI/CD job token's inbound
+allowlist. Pure rules; callers fetch the facts (``reader_for`` gathers a user's)."""
 
 from __future__ import annotations
 
@@ -125,3 +125,18 @@ async def reader_for(session: AsyncSession, user: User, project: Project) -> Rea
 def can_create_pipeline(reader: Reader) -> bool:
     """``create_pipeline``: developers and up (protected refs aside)."""
     return reader.active and (reader.admin or reader.access_level >= AccessLevel.DEVELOPER)
+
+
+def can_destroy_pipeline(reader: Reader) -> bool:
+    """``destroy_pipeline``: ``owner_access`` only (the project's owner, a group owner, admins)."""
+    return reader.active and (reader.admin or reader.access_level >= AccessLevel.OWNER)
+
+
+def can_erase_build(reader: Reader, owner_of_job: bool) -> bool:
+    """``Ci::BuildPolicy`` ``erase_build``: ``admin_build`` (maintainers and up), or ``update_build``
+    (developers) on a job the user triggered (``owner_of_job``); protected refs are not modelled."""
+    if not reader.active:
+        return False
+    if reader.admin or reader.access_level >= AccessLevel.MAINTAINER:
+        return True
+    return owner_of_job and reader.access_level >= AccessLevel.DEVELOPER

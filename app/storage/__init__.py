@@ -14,7 +14,6 @@ __all__ = [
     "ObjectInfo",
     "S3Store",
     "StorageError",
-    "delete_all",
     "open_store",
 ]
 
@@ -25,15 +24,3 @@ async def open_store(settings: Settings) -> ArtifactStore:
     store = await S3Store(settings.object_store).open()
     await store.ensure_bucket()
     return store
-
-
-async def delete_all(store: ArtifactStore, keys: list[str]) -> list[str]:
-    """Best-effort removal of objects written by a step that is being undone; returns
-    the keys that could not be deleted (what the orphan scans will later find)."""
-    failed = []
-    for key in keys:
-        try:
-            await store.delete(key)
-        except StorageError:
-            failed.append(key)
-    return failed

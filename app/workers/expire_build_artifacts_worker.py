@@ -3,25 +3,18 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from app.services.ci.job_artifacts.destroy_all_expired_service import DestroyAllExpiredService
-from app.state import AppState
-
-log = logging.getLogger("mockcoord.sidekiq")
+from app.workers.application_worker import CronjobWorker
 
 
-class ExpireBuildArtifactsWorker:
+class ExpireBuildArtifactsWorker(CronjobWorker):
     job_class = "ExpireBuildArtifactsWorker"
     cron_job = "expire_build_artifacts_worker"
     cron = "*/7 * * * *"
 
-    def __init__(self, state: AppState) -> None:
-        self.state = state
-
     async def perform(self) -> dict[str, Any]:
         """``log_extra_metadata_on_done(:destroyed_job_artifacts_count, ...)``."""
         done = {"destroyed_job_artifacts_count": await DestroyAllExpiredService(self.state).execute()}
-        log.info("%s done: %s", self.job_class, done)
-        return done
+        return self.done(done)

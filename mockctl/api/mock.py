@@ -22,7 +22,7 @@ from app.lib import tokens
 from app.lib.chronic_duration import DurationParseError, parse_duration
 from app.models import Build, BuildStatus, JobArtifact, Pipeline, record_id
 from app.state import AppState, get_state
-from mockctl import flows
+from mockctl import flows, shared_state
 from mockctl.faults import SYNC_HEADER, FaultRule, encode_rules
 from mockctl.instrument import instrument
 from mockctl.journal import WORKHORSE_JOURNAL_HEADER, JournalFilter, workhorse_entries
@@ -189,7 +189,7 @@ async def change_clock(request: Request, state: AppState = Depends(require_admin
             past_limit = True
         if past_limit:
             raise unprocessable(f"advance: the clock would pass the year {CLOCK_LIMIT.year}")
-        clock.advance(delta)
+        await shared_state.change_clock(state, lambda: clock.advance(delta))
     elif change.set is not None:
         when = change.set if change.set.tzinfo else change.set.replace(tzinfo=UTC)
         if when >= CLOCK_LIMIT:
@@ -197,9 +197,9 @@ async def change_clock(request: Request, state: AppState = Depends(require_admin
         newest = await newest_record(state)
         if newest is not None and when < newest:
             raise unprocessable(f"set: {when.isoformat()} is before the newest record ({newest.isoformat()})")
-        clock.set_to(when)
+        await shared_state.change_clock(state, lambda: clock.set_to(when))
     else:
-        clock.reset()
+        await shared_state.change_clock(state, clock.reset)
     return clock_view()
 
 

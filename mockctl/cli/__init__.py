@@ -10,13 +10,14 @@ import sys
 
 import typer
 
-from mockctl.cli import flows, housekeeping, instance, servers, troubleshoot
+from mockctl.cli import admin, dbconsole, flows, housekeeping, instance, rake, servers, troubleshoot
 from runner_client import cli as runner_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
 cli.command()(servers.serve)
 cli.command()(servers.rails)
 cli.command()(servers.workhorse)
+cli.command()(servers.worker)
 # gitlab-runner's artifact helpers, from the runner side of the wire (runner_client).
 cli.command("artifacts-uploader")(runner_cli.artifacts_uploader)
 cli.command("artifacts-downloader")(runner_cli.artifacts_downloader)
@@ -27,6 +28,10 @@ cli.add_typer(housekeeping.app, name="housekeeping")
 cli.command()(troubleshoot.troubleshoot)
 cli.command()(instance.seed)
 cli.command()(instance.reset)
+# The administrator's tools of GitLab's job-artifacts troubleshooting page (docs/admin.md).
+cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(dbconsole.dbconsole)
+cli.command()(rake.rake)
+cli.add_typer(admin.app, name="admin")
 
 
 def main() -> None:

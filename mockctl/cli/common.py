@@ -32,6 +32,32 @@ DataDirOpt = Annotated[
     typer.Option("--data-dir", help="Data directory (MOCKCOORD_DATA_DIR).", show_default=setting_default("data_dir")),
 ]
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy async URL (MOCKCOORD_DATABASE_URL).")]
+RedisOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        help="redis://host:port/db for exclusive leases, cron fire times and the shared clock "
+        "(MOCKCOORD_REDIS_URL); unset: the database.",
+    ),
+]
+StorageOpt = Annotated[str | None, typer.Option("--storage", help="'s3' (object storage) or 'local' (disk).")]
+S3EndpointOpt = Annotated[str | None, typer.Option("--s3-endpoint", help="External S3 endpoint; unset: embedded moto.")]
+S3RegionOpt = Annotated[str | None, typer.Option("--s3-region", help="Object storage region.")]
+BucketOpt = Annotated[str | None, typer.Option("--bucket", help="Artifacts bucket ('bucket' or 'bucket/prefix').")]
+PathStyleOpt = Annotated[bool | None, typer.Option("--path-style/--virtual-host-style")]
+GitlabVersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--gitlab-version",
+        help="GitLab release whose housekeeping to imitate: '15.2', '16.1', ... (MOCKCOORD_GITLAB_VERSION).",
+        show_default=setting_default("gitlab_version"),
+    ),
+]
+
+
+def check_storage(storage: str | None) -> None:
+    if storage not in (None, "s3", "local"):
+        raise typer.BadParameter("--storage must be 's3' or 'local'")
 
 
 def build_settings(**flags: Any) -> Settings:
@@ -53,7 +79,15 @@ def build_settings(**flags: Any) -> Settings:
         object_store["connection"] = connection
     if object_store:
         flags["object_store"] = object_store
-    return Settings(**{k: v for k, v in flags.items() if v is not None})
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:  # a flag's or a MOCKCOORD_* variable's value: one line naming it
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        console.print(f"setting {where}: {first['msg']}", style="red", markup=False)
+        raise typer.Exit(2) from None
 
 
 def refuse_unsafe_bind(settings: Settings) -> None:
@@ -69,11 +103,13 @@ UrlOpt = Annotated[str, typer.Option("--url", envvar="MOCKCOORD_URL", help="Coor
 TokenOpt = Annotated[str, typer.Option("--admin-token", envvar="MOCKCOORD_ADMIN_TOKEN", help="Admin token.")]
 
 
-def admin_call(method: str, url: str, token: str, path: str, body: Any = None) -> Any:
+def admin_call(method: str, url: str, token: str, path: str, body: Any = None, timeout: float | None = 120) -> Any:
     import httpx
 
     try:
-        res = httpx.request(method, url.rstrip("/") + path, json=body, headers={"PRIVATE-TOKEN": token}, timeout=120)
+        res = httpx.request(
+            method, url.rstrip("/") + path, json=body, headers={"PRIVATE-TOKEN": token}, timeout=timeout
+        )
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach {url}: {exc}[/red]")
         raise typer.Exit(1) from None

@@ -15,7 +15,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mockctl.cli.common import DataDirOpt, DbOpt, HostOpt, build_settings, console, refuse_unsafe_bind, setting_default
+from mockctl.cli.common import (
+    BucketOpt,
+    DataDirOpt,
+    DbOpt,
+    GitlabVersionOpt,
+    HostOpt,
+    PathStyleOpt,
+    RedisOpt,
+    S3EndpointOpt,
+    S3RegionOpt,
+    StorageOpt,
+    build_settings,
+    check_storage,
+    console,
+    refuse_unsafe_bind,
+    setting_default,
+)
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -41,6 +57,9 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
     console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
     console.print(f"  logs          {settings.data_dir.resolve() / 'log' / 'workhorse.log'}")
     exports = {"MOCKCOORD_URL": base_url, "MOCKCOORD_ADMIN_TOKEN": settings.admin_token}
+    # Where `mockcoord admin`, `rake` and `dbconsole` find this instance's database (the URL itself
+    # is not exported: a password would travel, and other instances would take it up).
+    exports["MOCKCOORD_DATA_DIR"] = str(settings.data_dir.resolve())
     if demo is not None:
         exports = {
             "CI_SERVER_URL": base_url,
@@ -92,23 +111,35 @@ def serve(
     ] = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
-    storage: Annotated[str | None, typer.Option(help="'s3' (object storage) or 'local' (disk).")] = None,
-    s3_endpoint: Annotated[str | None, typer.Option(help="External S3 endpoint; unset: embedded moto.")] = None,
-    s3_region: Annotated[str | None, typer.Option(help="Object storage region.")] = None,
-    bucket: Annotated[str | None, typer.Option(help="Artifacts bucket ('bucket' or 'bucket/prefix').")] = None,
-    path_style: Annotated[bool | None, typer.Option("--path-style/--virtual-host-style")] = None,
+    redis_url: RedisOpt = None,
+    storage: StorageOpt = None,
+    s3_endpoint: S3EndpointOpt = None,
+    s3_region: S3RegionOpt = None,
+    bucket: BucketOpt = None,
+    path_style: PathStyleOpt = None,
     proxy_download: Annotated[bool | None, typer.Option("--proxy-download/--no-proxy-download")] = None,
     admin_token: Annotated[str | None, typer.Option(help="Admin PRIVATE-TOKEN (MOCKCOORD_ADMIN_TOKEN).")] = None,
     scenario: Annotated[
         Path | None, typer.Option(exists=True, dir_okay=False, help="Scenario file (YAML or JSON) to load.")
     ] = None,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load the demo scenario.")] = True,
+    cron: Annotated[
+        bool | None,
+        typer.Option(
+            "--cron/--no-cron",
+            help="Run GitLab's cron schedule (housekeeping) in the Rails process (MOCKCOORD_CRON).",
+            show_default="--cron",
+        ),
+    ] = None,
+    gitlab_version: GitlabVersionOpt = None,
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
 ) -> None:
     """Start object storage, Rails and Workhorse, load the demo scenario, print how to use it."""
-    if storage not in (None, "s3", "local"):
-        raise typer.BadParameter("--storage must be 's3' or 'local'")
+    check_storage(storage)
     settings = build_settings(
+        redis_url=redis_url,
+        cron=cron,
+        gitlab_version=gitlab_version,
         host=host,
         workhorse_port=port,
         rails_port=rails_port,
@@ -181,7 +212,7 @@ async def _serve(settings: Settings, scenario: tuple[Path, Scenario] | None, dem
     # the stack stop Workhorse instead of orphaning it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        async with running_stack(settings, say=say) as stack:
+        async with running_stack(settings, say=say, cron=settings.cron) as stack:
             info = await prepare_demo(stack.state) if demo and scenario is None else None
             if scenario is not None:
                 path, parsed = scenario
@@ -205,14 +236,25 @@ def rails(
     ] = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
+    redis_url: RedisOpt = None,
+    gitlab_version: GitlabVersionOpt = None,
 ) -> None:
-    """Start the Rails layer alone (several can share one PostgreSQL and one bucket)."""
+    """Start the Rails layer alone (several can share one PostgreSQL and one bucket).
+
+    Puma's part only: no cron schedule; run `mockcoord worker` beside it."""
     import uvicorn
 
     from mockctl.rails import create_app
     from mockctl.tokens import mask_access_log
 
-    settings = build_settings(host=host, rails_port=port, data_dir=data_dir, database_url=database_url)
+    settings = build_settings(
+        host=host,
+        rails_port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        gitlab_version=gitlab_version,
+    )
     refuse_unsafe_bind(settings)
     check_database(settings)
     mask_access_log()
@@ -257,3 +299,63 @@ def workhorse(
             client_max_body_size=client_max_body_size,
         )
     )
+
+
+def worker(
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+    redis_url: RedisOpt = None,
+    storage: StorageOpt = None,
+    s3_endpoint: S3EndpointOpt = None,
+    s3_region: S3RegionOpt = None,
+    bucket: BucketOpt = None,
+    path_style: PathStyleOpt = None,
+    gitlab_version: GitlabVersionOpt = None,
+) -> None:
+    """Run GitLab's cron schedule alone (Sidekiq's part), beside a Rails.
+
+    Give it the database and bucket that Rails uses; start any number, on any machine. Each run
+    is one JSON line on stdout (GitLab's Sidekiq log). SIGTERM or Ctrl-C stops it: running jobs
+    get MOCKCOORD_CRON_SHUTDOWN_TIMEOUT seconds (25) to finish."""
+    check_storage(storage)
+    settings = build_settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        storage=storage,
+        endpoint=s3_endpoint,
+        region=s3_region,
+        bucket=bucket,
+        path_style=path_style,
+        gitlab_version=gitlab_version,
+    )
+    if settings.embedded_s3:
+        console.print(
+            "mockcoord worker needs the bucket Rails uses: --s3-endpoint URL (serve's embedded S3 is "
+            f"http://127.0.0.1:{settings.s3_port}) or --storage local with Rails' --data-dir",
+            style="red",
+            markup=False,
+        )
+        raise typer.Exit(2)
+    check_database(settings)
+    try:
+        asyncio.run(_work(settings))
+    except RuntimeError as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(1) from None
+
+
+async def _work(settings: Settings) -> None:
+    from app.workers.scheduler import schedule
+    from mockctl.sidekiq import log_jobs_to, run_worker, say_on_stderr
+
+    try:
+        schedule(settings)  # an override naming no cron job: one line, before anything opens
+    except ValueError as exc:
+        raise RuntimeError(f"setting {exc}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log_jobs_to(sys.stdout)
+    await run_worker(settings, stop, say_on_stderr)

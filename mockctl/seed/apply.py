@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
 from app.auth.auth_finders import token_digest
-from app.lib import tokens
+from app.lib import gitlab_version, tokens
 from app.lib.chronic_duration import DurationParseError, expire_at
 from app.lib.ci_config import ConfigError
 from app.models import (
@@ -46,9 +46,10 @@ from app.services.ci.job_artifacts.max_artifact_size import application_settings
 from app.services.git import repositories
 from app.services.projects.statistics import increment_build_artifacts_size
 from app.state import AppState
-from app.storage import StorageError, delete_all
+from app.storage import StorageError
 from app.storage.paths import final_path
 from app.uploaders.job_artifact_uploader import artifact_key
+from mockctl import shared_state
 from mockctl.seed.scenario import (
     VISIBILITY,
     ArtifactSpec,
@@ -479,6 +480,9 @@ def _materialize(spec: ArtifactSpec, tmp_dir: Path) -> Path:
 
 
 async def apply_scenario(state: AppState, scenario: Scenario) -> SeedResult:
+    previous = gitlab_version.render(gitlab_version.current())
+    if scenario.gitlab_version is not None:  # first: the release decides how the rows are written
+        await shared_state.change_version(state, scenario.gitlab_version)
     async with state.db.session() as session:
         seeder = _Seeder(state, session)
         try:
@@ -486,8 +490,12 @@ async def apply_scenario(state: AppState, scenario: Scenario) -> SeedResult:
             await session.commit()
         except BaseException:
             await session.rollback()
-            await delete_all(state.store, seeder.placed)
+            await state.store.delete_many(seeder.placed)
             for project_id in seeder.repositories:
                 await repositories.remove_repository(state.settings, project_id)
+            if scenario.gitlab_version is not None:
+                await shared_state.change_version(
+                    state, None if previous == state.settings.gitlab_version else previous
+                )
             raise
     return result

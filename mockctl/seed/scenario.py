@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from app.lib import feature, gitlab_version
 from app.models import (
     PLAN_LIMIT_TYPES,
     AccessLevel,
@@ -231,11 +232,29 @@ class RunnerSpec(Strict):
 class Scenario(Strict):
     settings: SettingsSpec = Field(default_factory=SettingsSpec)
     plan_limits: dict[str, int] = Field(default_factory=dict, description="ci_max_artifact_size_<type>: MB")
+    gitlab_version: str | None = Field(
+        default=None, description="the GitLab release to imitate from now on ('15.2', 'newest'); every process follows"
+    )
     feature_flags: dict[str, bool] = Field(default_factory=dict)
     users: list[UserSpec] = Field(default_factory=list)
     groups: list[GroupSpec] = Field(default_factory=list)
     projects: list[ProjectSpec] = Field(default_factory=list)
     runners: list[RunnerSpec] = Field(default_factory=list)
+
+    @field_validator("gitlab_version")
+    @classmethod
+    def _release(cls, value: str | None) -> str | None:
+        if value is not None:
+            gitlab_version.parse(value)
+        return value
+
+    @field_validator("feature_flags")
+    @classmethod
+    def _known_flags(cls, value: dict[str, bool]) -> dict[str, bool]:
+        for name in value:
+            if name not in feature.DEFINITIONS:
+                raise ValueError(f"unknown feature flag {name!r} (known: {', '.join(feature.DEFINITIONS)})")
+        return value
 
     @field_validator("plan_limits")
     @classmethod

@@ -16,6 +16,7 @@ from app.lib.exclusive_lease import ExclusiveLease
 from app.models import ArtifactLocked, DeletedObject, JobArtifact, ProjectStatistics
 from app.uploaders.job_artifact_uploader import artifact_key
 from tests.conftest import ADMIN_TOKEN, Coordinator
+from tests.rails.helpers import job, pipeline_scenario, upload, zip_bytes
 
 ADMIN = {"PRIVATE-TOKEN": ADMIN_TOKEN}
 EXPIRE = "expire_build_artifacts_worker"
@@ -308,3 +309,18 @@ async def test_the_redis_lease_is_gitlabs_key_and_only_its_holder_frees_it(coord
     await first.cancel(token)
     assert not await first.exists()
     await client.aclose()
+
+
+async def test_new_artifacts_are_written_unknown_while_ci_update_unlocked_job_artifacts_is_off(
+    coordinator: Coordinator,
+) -> None:
+    c = coordinator
+    for release, written in (("15.2", ArtifactLocked.unknown), ("15.3", ArtifactLocked.artifacts_locked)):
+        await c.client.post("/-/mock/reset", headers=ADMIN)
+        gitlab_version.configure(release)
+        test = job(await c.seed(pipeline_scenario()), "test")  # keep-latest on: the pipeline is locked
+        res = await upload(c, test["id"], test["token"], zip_bytes({"a.txt": "a"}), "artifact_type=archive")
+        assert res.status_code == 201, res.text
+        async with c.state.db.session() as session:
+            row = (await session.exec(select(JobArtifact).where(JobArtifact.job_id == test["id"]))).first()
+        assert row is not None and row.locked == written, release

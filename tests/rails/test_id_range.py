@@ -17,6 +17,7 @@ OUT_OF_RANGE = [2**31, 2**63, 2**64, -(2**63) - 1]  # beyond integer, bigint, an
 USER, JOB, WORKHORSE, ADMIN = "user", "job", "workhorse", "admin"
 
 ROUTES = [
+    ("GET", "/api/v4/projects/{project}?statistics=true", USER),
     ("GET", "/api/v4/projects/{project}/jobs", USER),
     ("GET", "/api/v4/projects/{project}/jobs/{job}", USER),
     ("GET", "/api/v4/projects/{project}/pipelines/{pipeline}/jobs", USER),
@@ -30,12 +31,14 @@ ROUTES = [
     ("POST", "/api/v4/projects/{project}/jobs/{job}/cancel", USER),
     ("POST", "/api/v4/projects/{project}/jobs/{job}/retry", USER),
     ("POST", "/api/v4/projects/{project}/jobs/{job}/play", USER),
+    ("POST", "/api/v4/projects/{project}/jobs/{job}/erase", USER),
     ("GET", "/api/v4/projects/{project}/jobs/{job}/trace", USER),
     ("POST", "/api/v4/projects/{project}/pipelines/{pipeline}/cancel", USER),
     ("POST", "/api/v4/projects/{project}/pipelines/{pipeline}/retry", USER),
     ("POST", "/api/v4/projects/{project}/pipeline?ref=main", USER),
     ("GET", "/api/v4/projects/{project}/pipelines", USER),
     ("GET", "/api/v4/projects/{project}/pipelines/{pipeline}", USER),
+    ("DELETE", "/api/v4/projects/{project}/pipelines/{pipeline}", USER),
     ("POST", "/api/v4/jobs/{job}/artifacts/authorize", WORKHORSE),
     ("POST", "/api/v4/jobs/{job}/artifacts", WORKHORSE),
     ("GET", "/api/v4/jobs/{job}/artifacts", JOB),

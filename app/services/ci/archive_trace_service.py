@@ -13,7 +13,7 @@ from app.lib.ci_trace import archived, live_chunk
 from app.models import Build, FileFormat, FileStore, FileType, JobArtifact, Pipeline
 from app.services.projects.statistics import increment_build_artifacts_size
 from app.state import AppState
-from app.storage import StorageError, delete_all
+from app.storage import StorageError
 from app.uploaders.job_artifact_uploader import artifact_key
 
 log = logging.getLogger("mockcoord.rails")
@@ -51,7 +51,7 @@ async def archive(state: AppState, session: AsyncSession, job: Build) -> JobArti
     try:
         session.add(artifact)
         await session.flush()
-        await increment_build_artifacts_size(session, job.project_id, len(data))
+        await increment_build_artifacts_size(session, job.project_id, len(data), artifact.id)
         await session.delete(chunk)
         key = artifact_key(artifact)
         await state.store.put_bytes(key, data)
@@ -61,10 +61,10 @@ async def archive(state: AppState, session: AsyncSession, job: Build) -> JobArti
         # GitLab's worker would retry later; the live trace stays where it is.
         log.warning("archiving the trace of job %s failed: %s", job.id, exc)
         await session.rollback()
-        await delete_all(state.store, placed)
+        await state.store.delete_many(placed)
         return None
     except BaseException:
         await session.rollback()
-        await delete_all(state.store, placed)
+        await state.store.delete_many(placed)
         raise
     return artifact

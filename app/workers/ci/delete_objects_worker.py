@@ -4,14 +4,11 @@ removing one batch of deleted objects and coming back while work remains."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from app.services.ci import delete_objects_service
-from app.state import AppState
-
-log = logging.getLogger("mockcoord.sidekiq")
+from app.workers.application_worker import ApplicationWorker
 
 
 @dataclass
@@ -21,11 +18,8 @@ class Totals:
     jobs: int = 0
 
 
-class DeleteObjectsWorker:
+class DeleteObjectsWorker(ApplicationWorker):
     job_class = "Ci::DeleteObjectsWorker"
-
-    def __init__(self, state: AppState) -> None:
-        self.state = state
 
     def max_running_jobs(self) -> int:
         return self.state.settings.housekeeping.delete_objects_max_running_jobs
@@ -39,8 +33,7 @@ class DeleteObjectsWorker:
         totals = Totals()
         await asyncio.gather(*(self._job(totals) for _ in range(min(wanted, capacity))))
         done = {"removed_count": totals.removed, "failed_count": totals.failed, "jobs": totals.jobs}
-        log.info("%s done: %s", self.job_class, done)
-        return done
+        return self.done(done)
 
     async def _job(self, totals: Totals) -> None:
         while True:
@@ -48,7 +41,7 @@ class DeleteObjectsWorker:
             totals.jobs += 1
             totals.removed += result.removed
             totals.failed += result.failed
-            if not (result.removed or result.failed) or not await delete_objects_service.remaining_batches_count(
-                self.state, 1
-            ):
+            if not (result.removed or result.failed):  # other jobs took what was left
+                return
+            if not await delete_objects_service.remaining_batches_count(self.state, 1):
                 return

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.state import AppState
+from app.workers.application_worker import CronjobWorker
 from app.workers.ci.delete_objects_worker import DeleteObjectsWorker
 
 
-class ScheduleDeleteObjectsCronWorker:
+class ScheduleDeleteObjectsCronWorker(CronjobWorker):
     job_class = "Ci::ScheduleDeleteObjectsCronWorker"
     cron_job = "ci_schedule_delete_objects_worker"
     cron = "*/16 * * * *"
-
-    def __init__(self, state: AppState) -> None:
-        self.state = state
 
     async def perform(self) -> dict[str, Any]:
         return await DeleteObjectsWorker(self.state).perform_with_capacity()

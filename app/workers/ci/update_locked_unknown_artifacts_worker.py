@@ -5,28 +5,21 @@ service is not even built and nothing is logged."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from app.lib import feature
 from app.services.ci.job_artifacts.update_unknown_locked_status_service import UpdateUnknownLockedStatusService
-from app.state import AppState
-
-log = logging.getLogger("mockcoord.sidekiq")
+from app.workers.application_worker import CronjobWorker
 
 
-class UpdateLockedUnknownArtifactsWorker:
+class UpdateLockedUnknownArtifactsWorker(CronjobWorker):
     job_class = "Ci::UpdateLockedUnknownArtifactsWorker"
     cron_job = "update_locked_unknown_artifacts_worker"
     cron = "*/7 * * * *"
-
-    def __init__(self, state: AppState) -> None:
-        self.state = state
 
     async def perform(self) -> dict[str, Any]:
         async with self.state.db.session() as session:
             if not await feature.enabled(session, "ci_job_artifacts_backlog_work"):
                 return {}
         done = await UpdateUnknownLockedStatusService(self.state).execute()
-        log.info("%s done: %s", self.job_class, done)
-        return done
+        return self.done(done)

@@ -5,26 +5,19 @@ go. Nothing schedules it yet (the housekeeping work brings the schedule); until 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from typing import Any
 
 from app.services.object_storage import delete_stale_direct_uploads_service
-from app.state import AppState
-
-log = logging.getLogger("mockcoord.sidekiq")
+from app.workers.application_worker import CronjobWorker
 
 
-class DeleteStaleDirectUploadsWorker:
+class DeleteStaleDirectUploadsWorker(CronjobWorker):
     job_class = "ObjectStorage::DeleteStaleDirectUploadsWorker"
     cron_job = "object_storage_delete_stale_direct_uploads_worker"
     cron = "*/6 * * * *"
 
-    def __init__(self, state: AppState) -> None:
-        self.state = state
-
     async def perform(self) -> dict[str, Any]:
         """Runs the service; answers what GitLab logs with ``log_extra_metadata_on_done``."""
         done = asdict(await delete_stale_direct_uploads_service.execute(self.state))
-        log.info("%s done: %s", self.job_class, done)
-        return done
+        return self.done(done)

@@ -28,9 +28,9 @@ from app.models import (
     required_format,
 )
 from app.services.ci.job_artifacts.max_artifact_size import application_settings, max_artifact_size
-from app.services.projects.statistics import increment_build_artifacts_size
+from app.services.projects.statistics import Increment, bulk_increment_build_artifacts_size
 from app.state import AppState
-from app.storage import StorageError, delete_all
+from app.storage import StorageError
 from app.storage.paths import final_path
 from app.uploaders.job_artifact_uploader import artifact_key
 
@@ -223,7 +223,8 @@ async def create(
         await session.flush()
         job.artifacts_expire_at = expires
         session.add(job)
-        await increment_build_artifacts_size(session, project.id, sum(a.size or 0 for a in artifacts))  # type: ignore[arg-type]
+        increments = [Increment(a.size or 0, a.id) for a in artifacts]
+        await bulk_increment_build_artifacts_size(session, project.id, increments)  # type: ignore[arg-type]
         if local_source is not None:
             await state.store.put_file(artifact_key(artifact), local_source)
             placed.append(artifact_key(artifact))
@@ -242,4 +243,4 @@ async def create(
 
 async def _undo(state: AppState, session: AsyncSession, placed: list[str]) -> None:
     await session.rollback()
-    await delete_all(state.store, placed)
+    await state.store.delete_many(placed)

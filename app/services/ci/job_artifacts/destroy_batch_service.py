@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import logging
 import posixpath
-from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
 from app.lib import feature, gitlab_version, metrics
-from app.models import BuildArtifactsSizeRefresh, DeletedObject, FileType, JobArtifact, ProjectStatistics, RefreshState
+from app.models import BuildArtifactsSizeRefresh, DeletedObject, FileType, JobArtifact, RefreshState
+from app.services.ci.job_artifacts.destroy_record import delete_rows
 from app.storage.paths import hashed_store_dir
 from app.uploaders.job_artifact_uploader import store_dir_and_file
 
@@ -28,7 +29,6 @@ log = logging.getLogger("mockcoord.sidekiq")
 
 PICK_UP_NOT_BEFORE = timedelta(days=1)  # ``pick_up_at`` is clamped to [now - 1 day, now + 1 hour]
 PICK_UP_NOT_AFTER = timedelta(hours=1)
-MAX_STATEMENT_IDS = 10_000  # bind parameters a statement (asyncpg's limit is 32,767)
 # ``ci_detect_wrongly_expired_artifacts``: expiry dates a 13.x bug wrote, by day and time
 WRONG_EXPIRY_DAYS = {21, 22, 23}
 WRONG_EXPIRY_TIMES = {(0, 0, 0), (30, 0, 0), (45, 0, 0)}  # minute, second, millisecond
@@ -89,23 +89,13 @@ async def _spare_wrongly_expired(session: AsyncSession, artifacts: list[JobArtif
     return [a for a in artifacts if a.id not in spared]
 
 
-async def _decrement_statistics(session: AsyncSession, sizes: dict[int, int]) -> None:
-    """``build_artifacts_size`` (and ``storage_size``) down by the batch's sizes: one statement for
-    every project of the batch (executemany: one round trip, where one UPDATE a project cost one
-    each), in project order, so that two batches never wait on each other crosswise."""
-    stats = ProjectStatistics.__table__  # type: ignore[attr-defined]
-    params = [{"project": project_id, "delta": -size} for project_id, size in sorted(sizes.items()) if size]
-    if not params:
-        return
-    await session.exec(  # type: ignore[call-overload]
-        update(stats)
-        .where(stats.c.project_id == bindparam("project"))
-        .values(
-            build_artifacts_size=stats.c.build_artifacts_size + bindparam("delta"),
-            storage_size=stats.c.storage_size + bindparam("delta"),
-        ),
-        params=params,
-    )
+@dataclass(frozen=True)
+class DestroyResult:
+    """``destroyed_artifacts_count``, ``destroyed_ids`` and, summed, the ``statistics_updates``."""
+
+    count: int = 0
+    bytes: int = 0
+    ids: tuple[int, ...] = ()
 
 
 async def destroy_batch(
@@ -116,7 +106,23 @@ async def destroy_batch(
     skip_projects_on_refresh: bool = False,
     fix_expire_at: bool = True,
 ) -> int:
-    """``DestroyBatchService#execute``; commits, returns how many artifacts went.
+    """``DestroyBatchService#execute``; commits, returns how many artifacts went (``execute``
+    answers what they were)."""
+    result = await execute(
+        session, artifacts, given, skip_projects_on_refresh=skip_projects_on_refresh, fix_expire_at=fix_expire_at
+    )
+    return result.count
+
+
+async def execute(
+    session: AsyncSession,
+    artifacts: list[JobArtifact],
+    given: datetime | None = None,
+    *,
+    skip_projects_on_refresh: bool = False,
+    fix_expire_at: bool = True,
+) -> DestroyResult:
+    """``DestroyBatchService#execute``; commits.
 
     ``skip_projects_on_refresh``: rows of projects whose usage is being recounted stay (the
     expiry worker's choice); otherwise GitLab only warns. ``fix_expire_at``: the 15.x
@@ -134,22 +140,9 @@ async def destroy_batch(
         artifacts = await _spare_wrongly_expired(session, artifacts)
     if not artifacts:
         await session.commit()
-        return 0
-    gone_ids: set[int] = set()
-    for first in range(0, len(artifacts), MAX_STATEMENT_IDS):
-        ids = [a.id for a in artifacts[first : first + MAX_STATEMENT_IDS]]
-        deleted = await session.exec(  # type: ignore[call-overload]
-            delete(JobArtifact)
-            .where(col(JobArtifact.id).in_(ids))
-            .returning(JobArtifact.id)
-            # the loaded rows are read afterwards, never expired: without this the ORM matches each
-            # against the whole id list (quadratic: 3.4 s of a 10,000-row batch's 4.5 s)
-            .execution_options(synchronize_session=False)
-        )
-        gone_ids.update(deleted.scalars().all())
-    gone = [a for a in artifacts if a.id in gone_ids]
+        return DestroyResult()
+    gone = await delete_rows(session, artifacts)
     now = clock.now()
-    sizes: dict[int, int] = defaultdict(int)
     rows = []
     for artifact in gone:
         store_dir, file = deleted_object_location(artifact)
@@ -162,11 +155,10 @@ async def destroy_batch(
                 "project_id": artifact.project_id,
             }
         )
-        sizes[artifact.project_id] += artifact.size or 0
     if rows:
         await session.exec(insert(DeletedObject), params=rows)  # type: ignore[call-overload]
-    await _decrement_statistics(session, sizes)
     await session.commit()
+    size = sum(a.size or 0 for a in gone)
     metrics.destroyed_job_artifacts_count.inc(len(gone))
-    metrics.destroyed_job_artifacts_bytes.inc(sum(sizes.values()))
-    return len(gone)
+    metrics.destroyed_job_artifacts_bytes.inc(size)
+    return DestroyResult(len(gone), size, tuple(a.id for a in gone if a.id is not None))

@@ -1,0 +1,1 @@
+"""``lib/tasks/gitlab``: the ``gitlab:`` rake tasks."""
