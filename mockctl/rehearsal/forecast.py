@@ -66,30 +66,38 @@ def forecast(steps: list[Step], start: Fates, window: Fates, end: Fates, window_
     def result(line: str, days: float | None) -> Forecast:
         return Forecast(line, days, net, destroyed / window_days, window_days)
 
-    if end.drainable == 0 and queue == 0:
-        if end.expired and not start.drainable:
+    # keeping up: what is left is no more than one run has cleared in the window (rows that expired
+    # since the last run, deleted objects queued since the last removal)
+    rows_ok = end.drainable == 0 or 0 < end.drainable <= max((s.rows_destroyed for s in in_window), default=0)
+    removals = [s.objects_removed for s in in_window if s.worker == DELETE]
+    objects_ok = queue == 0 or 0 < queue <= max(removals, default=0)
+    if rows_ok and objects_ok:
+        if end.expired and not start.drainable and not end.drainable:
             return result(f"never: {_staying(end, 0, hours)}", None)
-        kept = f"; {_staying(end, 0, hours)} and stay" if end.expired else ""
-        return result(f"at this pace the backlog is gone in 0 days: nothing expired is left to destroy{kept}", 0.0)
-    if end.drainable == 0:
-        if not removed:
+        if end.drainable == 0 and queue == 0:
+            what = "nothing expired is left to destroy"
+        else:
+            what = f"the workers keep up with what expires ({destroyed / window_days:,.0f} destroyed a day)"
+        kept = f"; {_staying(end, 0, hours)} and stay" if end.expired - end.drainable else ""
+        return result(f"at this pace the backlog is gone in 0 days: {what}{kept}", 0.0)
+    days = 0.0
+    if not rows_ok:
+        if not destroyed:
+            return result(f"never: {_staying(end, end.drainable, hours)}", None)
+        if net <= 0:
+            kept = f"; {_staying(end, 0, hours)}" if end.expired - end.drainable else ""
             return result(
-                f"never: {queue:,} deleted objects wait and none was removed in the last {hours:g} hours", None
+                f"never: the backlog grows: {destroyed / window_days:,.0f} destroyed a day, "
+                f"{window.drainable:,} to go {hours:g} hours ago and {end.drainable:,} now{kept}",
+                None,
             )
-        days = queue / (removed / window_days)
-        return result(f"at this pace the backlog is gone in {days:.1f} days: {queue:,} deleted objects to remove", days)
-    if not destroyed:
-        return result(f"never: {_staying(end, end.drainable, hours)}", None)
-    if net <= 0:
-        kept = f"; {_staying(end, 0, hours)}" if end.expired - end.drainable else ""
-        return result(
-            f"never: the backlog grows: {destroyed / window_days:,.0f} destroyed a day, "
-            f"{window.drainable:,} to go {hours:g} hours ago and {end.drainable:,} now{kept}",
-            None,
-        )
-    days = end.drainable / net
-    if removed:
+        days = end.drainable / net
+    if not objects_ok:
+        if not removed:
+            return result(f"never: {queue:,} deleted objects wait, none removed in the last {hours:g} hours", None)
         days = max(days, (queue + end.drainable) / (removed / window_days))
+    if rows_ok:
+        return result(f"at this pace the backlog is gone in {days:.1f} days: {queue:,} deleted objects to remove", days)
     kept = f"; {_staying(end, 0, hours)} and stay" if end.expired - end.drainable else ""
     return result(
         f"at this pace the backlog is gone in {days:.1f} days: {end.drainable:,} expired artifacts to destroy, "

@@ -287,6 +287,22 @@ def _step(at: datetime, worker: str, destroyed: int = 0) -> Step:
     return Step(0, at, worker, rows_destroyed=destroyed, counts=Counts(0, 0, 0, 0, 0, 0))
 
 
+def test_forecast_keeps_up_with_a_trickle() -> None:
+    """Ten rows expired since the last run, 34 deleted objects queued since the last removal: the
+    backlog is gone, the workers clear what expires as it comes."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    steps = [_step(at, "start"), _step(at + timedelta(hours=13), EXPIRE, 32)]
+    steps.append(Step(2, at + timedelta(hours=14), DELETE, objects_removed=40, counts=Counts(10, 0, 0, 0, 34, 0)))
+    window, end = Fates(32, 0, 0, 32, 0), Fates(10, 0, 0, 10, 0)
+    assert forecast(steps, Fates(1000, 0, 0, 1000, 0), window, end, 1.0).line == (
+        "at this pace the backlog is gone in 0 days: the workers keep up with what expires (32 destroyed a day)"
+    )
+    end = Fates(100, 0, 0, 100, 0)  # more than a run clears: extrapolated
+    assert forecast(steps, Fates(1000, 0, 0, 1000, 0), Fates(200, 0, 0, 200, 0), end, 1.0).line == (
+        "at this pace the backlog is gone in 1.0 days: 100 expired artifacts to destroy, 100 fewer a day"
+    )
+
+
 @pytest.mark.parametrize(
     ("window", "end", "destroyed", "line"),
     [
