@@ -12,6 +12,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from mockctl.rehearsal.simulate import DELETE, EXPIRE, UNKNOWN, Step
 
@@ -97,7 +98,8 @@ def chart(steps: list[Step], title: str) -> bytes:
     top.legend(loc="upper right", fontsize="small")
     top.grid(alpha=0.3)
     top.set_title(title, fontsize="medium")
-    top.ticklabel_format(axis="y", style="plain")
+    thousands = FuncFormatter(lambda value, _pos: f"{value:,.0f}")
+    top.yaxis.set_major_formatter(thousands)
     for worker, marker, color in ((EXPIRE, "o", "C0"), (UNKNOWN, "s", "C4")):
         points = [(d, r["rows_destroyed"]) for d, r in zip(days, table, strict=True) if r["worker"] == worker]
         if points:
@@ -114,7 +116,7 @@ def chart(steps: list[Step], title: str) -> bytes:
     bottom.set_xlabel("simulated days")
     bottom.set_ylim(bottom=0)
     bottom.grid(alpha=0.3)
-    bottom.ticklabel_format(axis="y", style="plain")
+    bottom.yaxis.set_major_formatter(thousands)
     if bottom.get_legend_handles_labels()[0]:
         bottom.legend(loc="upper right", fontsize="small")
     out = io.BytesIO()
