@@ -36,7 +36,12 @@ async def delete_rows(session: AsyncSession, artifacts: list[JobArtifact]) -> li
     for first in range(0, len(artifacts), MAX_STATEMENT_IDS):
         ids = [a.id for a in artifacts[first : first + MAX_STATEMENT_IDS]]
         deleted = await session.exec(  # type: ignore[call-overload]
-            delete(JobArtifact).where(col(JobArtifact.id).in_(ids)).returning(JobArtifact.id)
+            delete(JobArtifact)
+            .where(col(JobArtifact.id).in_(ids))
+            .returning(JobArtifact.id)
+            # the loaded rows are read afterwards, never expired: without this the ORM matches each
+            # against the whole id list (quadratic: 3.4 s of a 10,000-row batch's 4.5 s)
+            .execution_options(synchronize_session=False)
         )
         gone_ids.update(deleted.scalars().all())
     gone = [a for a in artifacts if a.id in gone_ids]
