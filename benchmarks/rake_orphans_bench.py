@@ -13,7 +13,7 @@ rows. Then, rounds interleaved:
   and last log lines) and the process's wall time, start-up included;
 - deleting: ``delete_orphan_job_artifact_final_objects`` on a list of ``--delete`` orphans against
   bare boto3 ``delete_objects`` of as many other orphans, 1,000 keys a request;
-- memory: each task's peak RSS (``wait4``'s ``ru_maxrss``), at the full size and at a fifth of it.
+- memory: each task's peak RSS (``VmHWM``, sampled every 0.1 s), at the full size and at a fifth of it.
 """
 
 # Setup is blocking on purpose: it happens before anything is timed.
@@ -126,14 +126,25 @@ def rake(endpoint: str, data: Path, words: list[str], cwd: Path) -> tuple[float,
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKCOORD_")} | {"PYTHONPATH": str(ROOT)}
     out = cwd / "rake.log"
     started = time.perf_counter()
+    peak = 0
     with open(out, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        while proc.poll() is None:  # VmHWM of the exec'd image (ru_maxrss would count the fork of this process)
+            peak = max(peak, vm_hwm_kib(proc.pid))
+            time.sleep(0.1)
     wall = time.perf_counter() - started
     lines = out.read_text().splitlines()
-    assert os.waitstatus_to_exitcode(status) == 0, "\n".join(lines[-10:])
+    assert proc.returncode == 0, "\n".join(lines[-10:])
     stamps = [datetime.fromisoformat(line.split("[", 1)[1].split(" #")[0]) for line in (lines[0], lines[-1])]
-    return wall, (stamps[1] - stamps[0]).total_seconds(), usage.ru_maxrss // 1024, lines
+    return wall, (stamps[1] - stamps[0]).total_seconds(), peak // 1024, lines
+
+
+def vm_hwm_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
 
 
 def fmt(values: list[float]) -> str:
@@ -183,21 +194,24 @@ def measure(objects: int, live_fraction: float, delete: int, rounds: int) -> dic
         }
         if delete:
             listed = (tmp / "orphan_job_artifact_final_objects.csv").read_text().splitlines()
-            (tmp / "to_delete.csv").write_text("\n".join(listed[:delete]) + "\n")
-            wall, own, peak, lines = rake(
-                endpoint,
-                data,
-                ["gitlab:cleanup:delete_orphan_job_artifact_final_objects", "FILENAME=to_delete.csv"],
-                tmp,
-            )
-            assert sum("Deleted object" in line for line in lines) == delete
-            bare = bare_delete(endpoint, [row.split(",")[0] for row in listed[delete : 2 * delete]])
-            result["delete"] = {
-                "task": delete / own,
-                "task_wall": delete / wall,
-                "bare": delete / bare,
-                "rss_mib": peak,
-            }
+            assert len(listed) >= 2 * delete * rounds, "not enough orphans for the delete rounds"
+            task_rates, wall_rates, bare_rates, rss = [], [], [], []
+            for r in range(rounds):  # each round its own orphans: the task's, then bare boto3's
+                mine = listed[2 * r * delete : (2 * r + 1) * delete]
+                theirs = [row.split(",")[0] for row in listed[(2 * r + 1) * delete : (2 * r + 2) * delete]]
+                (tmp / "to_delete.csv").write_text("\n".join(mine) + "\n")
+                wall, own, peak, lines = rake(
+                    endpoint,
+                    data,
+                    ["gitlab:cleanup:delete_orphan_job_artifact_final_objects", "FILENAME=to_delete.csv"],
+                    tmp,
+                )
+                assert sum("Deleted object" in line for line in lines) == delete
+                task_rates.append(delete / own)
+                wall_rates.append(delete / wall)
+                rss.append(peak)
+                bare_rates.append(delete / bare_delete(endpoint, theirs))
+            result["delete"] = {"task": task_rates, "task_wall": wall_rates, "bare": bare_rates, "rss_mib": rss}
     finally:
         assert server.stdin is not None
         server.stdin.close()
@@ -229,11 +243,11 @@ def main() -> None:
         if "delete" in r:
             d = r["delete"]
             assert isinstance(d, dict)
-            print(
-                f"  delete {delete:,}: rake {d['task']:,.0f} keys/s (own time), {d['task_wall']:,.0f} (wall); "
-                f"bare boto3 delete_objects {d['bare']:,.0f} keys/s; ratio {d['task'] / d['bare']:.2f}; "
-                f"peak RSS {d['rss_mib']} MiB"
-            )
+            ratio = statistics.median(d["task"]) / statistics.median(d["bare"])
+            print(f"  delete {delete:,} a round, keys/s:  bare boto3 delete_objects {fmt(d['bare'])}")
+            print(f"                                     rake task (own time) {fmt(d['task'])}  ratio {ratio:.2f}")
+            print(f"                                     rake process (wall) {fmt(d['task_wall'])}")
+            print(f"  delete peak RSS MiB: {fmt(d['rss_mib'])}")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,11 @@ def rake(
         path_style=path_style,
     )
     embedded = reach_embedded_s3(settings)
-    code = asyncio.run(run_command(settings, task or [], os.environ, embedded))
+    try:
+        code = asyncio.run(run_command(settings, task or [], os.environ, embedded))
+    except KeyboardInterrupt:  # Ctrl-C: the markers saved so far stay, as GitLab's do
+        errors.print("Interrupted", style="red", markup=False)
+        code = 130
     if code:
         raise typer.Exit(code)
 
@@ -155,9 +159,6 @@ async def _run(settings: Settings, env: dict[str, str], run: list[Any], embedded
         where = settings.object_store.connection.endpoint
         errors.print(f"object storage {where}: {exc}{hint}", style="red", markup=False)
         return 1
-    except KeyboardInterrupt:
-        errors.print("Interrupted", style="red", markup=False)
-        return 130
     finally:
         await environment.close()
     return 0
