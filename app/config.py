@@ -84,6 +84,18 @@ class Housekeeping(BaseModel):
         default=20, ge=1, description="Ci::DeleteObjectsWorker's LimitedCapacity max_running_jobs"
     )
     delete_objects_retry_in_seconds: int = Field(default=600, ge=0, description="Ci::DeleteObjectsService::RETRY_IN")
+    refresh_batch_size: int = Field(
+        default=500, ge=1, description="Projects::RefreshBuildArtifactsSizeStatisticsService::BATCH_SIZE"
+    )
+    refresh_interval_seconds: float = Field(
+        default=0.1, ge=0, description="RefreshBuildArtifactsSizeStatisticsService::REFRESH_INTERVAL_SECONDS"
+    )
+    refresh_enqueue_batch_size: int = Field(
+        default=500, ge=1, description="the refresh rake task's BUILD_ARTIFACTS_SIZE_REFRESH_ENQUEUE_BATCH_SIZE"
+    )
+    refresh_enqueue_sleep_seconds: float = Field(
+        default=1.0, ge=0, description="the refresh rake task's Kernel.sleep(1) after each batch"
+    )
 
 
 class CronJob(BaseModel):

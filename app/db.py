@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import models  # noqa: F401  (registers the tables)
+from app import models  # registers the tables
 
 
 class Database:
@@ -32,8 +32,11 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     async def create_all(self) -> None:
+        """Missing tables, and the ``ci_job_artifacts`` view (made with its table; here too for a
+        database whose table an earlier mockcoord made without it)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(SQLModel.metadata.create_all)
+            await conn.execute(text(models.CREATE_CI_JOB_ARTIFACTS_VIEW[conn.dialect.name]))
 
     async def stale_tables(self) -> list[str]:
         """Tables an older mockcoord made: ``name (missing, columns)`` for each that lacks a model column
@@ -54,7 +57,10 @@ class Database:
             return await conn.run_sync(check)
 
     async def drop_all(self) -> None:
+        """Every table, and the view over the artifacts table first (PostgreSQL refuses to drop a
+        table a view depends on; a database an older mockcoord made may hold the view alone)."""
         async with self.engine.begin() as conn:
+            await conn.execute(text(models.DROP_CI_JOB_ARTIFACTS_VIEW))
             await conn.run_sync(SQLModel.metadata.drop_all)
 
     @asynccontextmanager

@@ -21,6 +21,7 @@ from app.api import (
     metrics,
     pipelines,
     project_jobs,
+    projects,
     runner_artifacts,
     runner_jobs,
 )
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, instrument: Instrument | None =
     app.router.routes.extend(project_jobs.routes)
     app.router.routes.extend(job_artifacts.routes)
     app.router.routes.extend(job_actions.routes)
+    app.router.routes.extend(projects.routes)
     app.router.routes.extend(features.routes)
     app.include_router(health.router)
     app.include_router(metrics.router)

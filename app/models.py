@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, or_
+from sqlalchemy import DDL, JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, event, or_
 from sqlmodel import Field, SQLModel, col
 
 from app import clock
@@ -98,6 +98,35 @@ GZIP_TYPES = {
     FileType.metadata,
 }
 ZIP_TYPES = {FileType.archive, FileType.lsif, FileType.scip}
+# ``Ci::JobArtifact::DOWNLOADABLE_TYPES`` (newest): what ``Ci::Build.with_downloadable_artifacts`` looks for
+DOWNLOADABLE_TYPES = tuple(
+    FileType[name]
+    for name in (
+        "accessibility",
+        "api_fuzzing",
+        "archive",
+        "cobertura",
+        "jacoco",
+        "codequality",
+        "container_scanning",
+        "dast",
+        "dependency_scanning",
+        "dotenv",
+        "junit",
+        "license_scanning",
+        "lsif",
+        "metrics",
+        "performance",
+        "browser_performance",
+        "load_performance",
+        "sast",
+        "secret_detection",
+        "requirements",
+        "requirements_v2",
+        "cluster_image_scanning",
+        "cyclonedx",
+    )
+)
 
 
 def required_format(file_type: FileType) -> FileFormat:
@@ -437,6 +466,20 @@ class JobArtifact(SQLModel, table=True):
     exposed_paths: list[str] | None = Field(default=None, sa_column=Column(JSON))
 
 
+# GitLab's ``p_ci_job_artifacts`` is partitioned and keeps the old ``ci_job_artifacts`` table as
+# a partition, so SQL written for the old name (the administrator page's query among it) still
+# runs. Here the name is a view over the table: created with it, dropped before it.
+CI_JOB_ARTIFACTS_VIEW = "ci_job_artifacts"
+CREATE_CI_JOB_ARTIFACTS_VIEW = {
+    "sqlite": f"CREATE VIEW IF NOT EXISTS {CI_JOB_ARTIFACTS_VIEW} AS SELECT * FROM p_ci_job_artifacts",
+    "postgresql": f"CREATE OR REPLACE VIEW {CI_JOB_ARTIFACTS_VIEW} AS SELECT * FROM p_ci_job_artifacts",
+}
+DROP_CI_JOB_ARTIFACTS_VIEW = f"DROP VIEW IF EXISTS {CI_JOB_ARTIFACTS_VIEW}"
+for _dialect, _statement in CREATE_CI_JOB_ARTIFACTS_VIEW.items():
+    event.listen(JobArtifact.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+event.listen(JobArtifact.__table__, "before_drop", DDL(DROP_CI_JOB_ARTIFACTS_VIEW))
+
+
 class DeletedObject(SQLModel, table=True):
     """``Ci::DeletedObject``: a stored file waiting for ``Ci::DeleteObjectsService``."""
 
@@ -470,6 +513,33 @@ class BuildArtifactsSizeRefresh(SQLModel, table=True):
     last_job_artifact_id_on_refresh_start: int | None = None
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
+
+
+class CounterRefreshIncrement(SQLModel, table=True):
+    """What GitLab keeps in Redis while a counter is refreshed (``Gitlab::Counters::BufferedCounter``):
+    the refresh sum ``<key>:refresh`` and the bitmaps ``<key>:refresh:+:<n>`` / ``:-:<n>`` that say
+    whose increments and decrements were counted. One row an artifact (``ref``) and sign, holding
+    the amount it added to the sum (0 when deduplicated away); the sum is their total."""
+
+    __tablename__ = "mockcoord_counter_refresh_increments"
+    __table_args__ = (UniqueConstraint("project_id", "ref", "sign", name="index_counter_refresh_increments_unique"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(index=True)
+    ref: int | None = Field(default=None, sa_column=Column(BigInteger))  # the artifact id; None: not deduplicated
+    sign: int  # +1 an increment, -1 a decrement
+    amount: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class ScheduledJob(SQLModel, table=True):
+    """Sidekiq's ``schedule`` sorted set (``perform_in``): a job to run once ``run_at`` has passed
+    on the mock clock. GitLab keeps it in Redis; here it is a table, so any process may run it."""
+
+    __tablename__ = "mockcoord_scheduled_jobs"
+    id: int | None = Field(default=None, primary_key=True)
+    job_class: str
+    args: list[Any] = Field(default_factory=list, sa_column=Column(JSON))
+    run_at: datetime = Field(index=True)
+    created_at: datetime = Field(default_factory=_now)
 
 
 class PendingDirectUpload(SQLModel, table=True):

@@ -24,10 +24,19 @@ def embedded_s3_host(settings: Settings) -> str:
     return settings.host if settings.binds_only_loopback() else "127.0.0.1"
 
 
+_given: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port the kernel calls free, never one this process was given before: asked twice in a
+    row on a busy machine, the kernel can hand out the same ephemeral port again."""
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 def port_in_use(host: str, port: int) -> bool:

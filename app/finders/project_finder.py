@@ -88,6 +88,10 @@ class ProjectAccess:
             return False
         return accessibility in (None, Accessibility.public) or self.has_access(AccessLevel.DEVELOPER)
 
+    def can_read_statistics(self) -> bool:
+        """``read_statistics`` (``reporter_access``): reporters and up, and admins."""
+        return self.has_access(AccessLevel.REPORTER)
+
 
 async def _project_by_full_path(session: AsyncSession, full_path: str) -> Project | None:
     """Routes are case-insensitive in GitLab: walk the namespaces part by part."""
@@ -150,3 +154,25 @@ async def find_project(session: AsyncSession, id_param: str, current: ApiUser | 
             )
         raise not_found("Project")
     return access
+
+
+async def full_paths(session: AsyncSession, project_ids: set[int]) -> dict[int, str]:
+    """``project.full_path`` of each project (namespaces fetched once each, whatever the count)."""
+    if not project_ids:
+        return {}
+    projects = (await session.exec(select(Project).where(col(Project.id).in_(project_ids)))).all()
+    namespaces: dict[int, Namespace] = {}
+    wanted = {p.namespace_id for p in projects}
+    while wanted:
+        found = (await session.exec(select(Namespace).where(col(Namespace.id).in_(wanted)))).all()
+        namespaces.update({ns.id: ns for ns in found if ns.id is not None})
+        wanted = {ns.parent_id for ns in found if ns.parent_id is not None and ns.parent_id not in namespaces}
+
+    def path_of(namespace_id: int | None) -> list[str]:
+        parts: list[str] = []
+        while namespace_id is not None and namespace_id in namespaces and len(parts) < 100:
+            parts.insert(0, namespaces[namespace_id].path)
+            namespace_id = namespaces[namespace_id].parent_id
+        return parts
+
+    return {p.id: "/".join([*path_of(p.namespace_id), p.path]) for p in projects if p.id is not None}

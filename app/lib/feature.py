@@ -64,6 +64,23 @@ DEFINITIONS: dict[str, Definition] = {
             lambda: False,
             "on: UpdateLockedUnknownArtifactsWorker's loop limit is 500 instead of 100 (50,000 a run)",
         ),
+        Definition(
+            "projects_build_artifacts_size_refresh",
+            lambda: True,
+            "ops flag (default UNVERIFIED; on here so the page's refresh task works): "
+            "Projects::RefreshBuildArtifactsSizeStatisticsWorker runs 1 job at a time; with the two below "
+            "also off, 0: queued refreshes never run",
+        ),
+        Definition(
+            "projects_build_artifacts_size_refresh_medium",
+            lambda: False,
+            "ops flag: the refresh worker runs 3 jobs at a time",
+        ),
+        Definition(
+            "projects_build_artifacts_size_refresh_high",
+            lambda: False,
+            "ops flag: the refresh worker runs 5 jobs at a time",
+        ),
     )
 }
 

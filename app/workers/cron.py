@@ -10,6 +10,9 @@ from app.workers.ci.schedule_delete_objects_cron_worker import ScheduleDeleteObj
 from app.workers.ci.update_locked_unknown_artifacts_worker import UpdateLockedUnknownArtifactsWorker
 from app.workers.expire_build_artifacts_worker import ExpireBuildArtifactsWorker
 from app.workers.object_storage.delete_stale_direct_uploads_worker import DeleteStaleDirectUploadsWorker
+from app.workers.projects.schedule_refresh_build_artifacts_size_statistics_worker import (
+    ScheduleRefreshBuildArtifactsSizeStatisticsWorker,
+)
 
 
 class CronWorker(Protocol):
@@ -29,5 +32,6 @@ CRON_WORKERS: dict[str, type[CronWorker]] = {
         UpdateLockedUnknownArtifactsWorker,
         ScheduleDeleteObjectsCronWorker,
         DeleteStaleDirectUploadsWorker,
+        ScheduleRefreshBuildArtifactsSizeStatisticsWorker,
     )
 }

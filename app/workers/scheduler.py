@@ -49,6 +49,7 @@ from app.lib import metrics
 from app.lib.exclusive_lease import REDIS_PREFIX, ExclusiveLease, redis_client
 from app.models import ExclusiveLeaseRow
 from app.state import AppState
+from app.workers import scheduled
 from app.workers.cron import CRON_WORKERS, CronWorker
 
 log = logging.getLogger("mockcoord.sidekiq")
@@ -226,6 +227,7 @@ class Scheduler:
         self.running: dict[str, asyncio.Task[JobRun]] = {}
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._scheduled: asyncio.Task[None] | None = None  # Sidekiq's scheduled poller: perform_in jobs
 
     async def tick(self) -> list[asyncio.Task[JobRun]]:
         """Look at the schedule once; answers the runs it started."""
@@ -247,7 +249,16 @@ class Scheduler:
             task = asyncio.create_task(self._run(entry.cron_job, fire), name=f"cron:{entry.cron_job}")
             self.running[entry.cron_job] = task
             started.append(task)
+        if self._scheduled is None or self._scheduled.done():
+            self._scheduled = asyncio.create_task(self._run_scheduled(), name="sidekiq:scheduled")
         return started
+
+    async def _run_scheduled(self) -> None:
+        """The jobs of Sidekiq's scheduled set that are due (``perform_in``), once each."""
+        try:
+            await scheduled.run_due(self.state)
+        except Exception:  # noqa: BLE001 - as a look at the schedule: the next one tries again
+            log.warning("sidekiq: could not run the scheduled jobs", exc_info=True)
 
     async def _run(self, cron_job: str, fire: datetime) -> JobRun:
         try:
@@ -293,4 +304,9 @@ class Scheduler:
         for task in list(self.running.values()):
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        if self._scheduled is not None:
+            if not self._scheduled.done():
+                await asyncio.wait([self._scheduled], timeout=grace)
+            self._scheduled.cancel()
+            await asyncio.gather(self._scheduled, return_exceptions=True)
         return cancelled

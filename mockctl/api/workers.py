@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from app.errors import APIError, not_found
 from app.lib.exclusive_lease import FailedToObtainLockError
 from app.state import AppState
+from app.workers import scheduled, scheduled_set
 from app.workers.cron import CRON_WORKERS
 from mockctl.api.mock import require_admin
 
@@ -19,6 +20,21 @@ router = APIRouter(prefix="/-/mock/workers")
 @router.get("")
 async def list_workers(_state: AppState = Depends(require_admin)) -> list[dict[str, str]]:
     return [{"name": name, "job_class": w.job_class, "cron": w.cron} for name, w in CRON_WORKERS.items()]
+
+
+@router.get("/scheduled")
+async def list_scheduled(state: AppState = Depends(require_admin)) -> list[dict[str, Any]]:
+    """Sidekiq's scheduled set: jobs enqueued with ``perform_in``, by due time."""
+    return [
+        {"job_class": j.job_class, "args": j.args, "run_at": j.run_at.isoformat()}
+        for j in await scheduled_set.pending(state)
+    ]
+
+
+@router.post("/scheduled/perform")
+async def perform_scheduled(state: AppState = Depends(require_admin)) -> list[dict[str, Any]]:
+    """Run every scheduled job due on the mock clock (what Sidekiq's scheduled poller does)."""
+    return await scheduled.run_due(state)
 
 
 @router.post("/{name}/perform")

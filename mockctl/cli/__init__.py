@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from mockctl.cli import flows, housekeeping, instance, rake, servers, troubleshoot
+from mockctl.cli import admin, dbconsole, flows, housekeeping, instance, rake, servers, troubleshoot
 from runner_client import cli as runner_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
@@ -28,8 +28,11 @@ cli.add_typer(housekeeping.app, name="housekeeping")
 cli.command()(troubleshoot.troubleshoot)
 cli.command()(instance.seed)
 cli.command()(instance.reset)
-# GitLab's rake tasks (gitlab-rake), on this instance's database and store.
+# The administrator's tools of GitLab's job-artifacts troubleshooting page (docs/admin.md):
+# GitLab's rake tasks (gitlab-rake), gitlab-psql, the console snippets.
 cli.command(context_settings={"allow_interspersed_args": True})(rake.rake)
+cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(dbconsole.dbconsole)
+cli.add_typer(admin.app, name="admin")
 
 
 def main() -> None:

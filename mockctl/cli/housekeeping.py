@@ -1,5 +1,7 @@
 """``mockcoord housekeeping``: GitLab's housekeeping workers run now, and the administrator
-page's "expedite artifact removal", against a running coordinator (``/-/mock/housekeeping``)."""
+page's "expedite artifact removal", against a running coordinator (``/-/mock/housekeeping``);
+``rehearse`` (``mockctl/cli/rehearse.py``) builds a backlog of its own and runs them over
+simulated time."""
 
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
+from mockctl.cli import rehearse
 from mockctl.cli.common import DEFAULT_ADMIN_TOKEN, TokenOpt, UrlOpt, admin_call, console
 
-app = typer.Typer(no_args_is_help=True, help="Run GitLab's artifact housekeeping now, or expedite removal.")
+app = typer.Typer(
+    no_args_is_help=True, help="Run GitLab's artifact housekeeping now, expedite removal, or rehearse a backlog."
+)
+app.command("rehearse")(rehearse.rehearse)
 
 ROWS = (
     ("artifacts", "artifacts"),

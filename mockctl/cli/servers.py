@@ -58,7 +58,8 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
     console.print(f"  admin token   {settings.admin_token}   (PRIVATE-TOKEN for /-/mock/*)")
     console.print(f"  logs          {settings.data_dir.resolve() / 'log' / 'workhorse.log'}")
     exports = {"MOCKCOORD_URL": base_url, "MOCKCOORD_ADMIN_TOKEN": settings.admin_token}
-    # What `mockcoord rake` needs to open this instance's data from another directory.
+    # Where `mockcoord admin`, `rake` and `dbconsole` find this instance's data (the database URL
+    # itself is not exported: a password would travel, and other instances would take it up).
     exports["MOCKCOORD_DATA_DIR"] = str(settings.data_dir.resolve())
     if (s3 := instrument(state).embedded_s3) is not None:
         exports["MOCKCOORD_S3_PORT"] = str(s3.port)

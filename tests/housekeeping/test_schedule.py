@@ -71,6 +71,7 @@ def test_gitlab_s_schedule_with_overrides() -> None:
         "update_locked_unknown_artifacts_worker": "*/7 * * * *",
         "ci_schedule_delete_objects_worker": "*/16 * * * *",
         "object_storage_delete_stale_direct_uploads_worker": "*/6 * * * *",
+        "projects_schedule_refresh_build_artifacts_size_statistics_worker": "2/17 * * * *",
     }
     changed = Settings(
         cron_jobs={

@@ -34,6 +34,7 @@ def stack_settings(tmp: Path) -> Settings:
                 "update_locked_unknown_artifacts_worker",
                 "ci_schedule_delete_objects_worker",
                 "object_storage_delete_stale_direct_uploads_worker",
+                "projects_schedule_refresh_build_artifacts_size_statistics_worker",
             )
         },
     )
@@ -54,7 +55,7 @@ async def test_serve_runs_the_schedule_in_rails_when_the_clock_passes_a_fire_tim
         assert sidekiq_lines(tmp_path) == []
         assert (await client.post("/-/mock/clock", json={"advance": "2 hours"})).status_code == 200
         for _ in range(400):
-            if len(sidekiq_lines(tmp_path)) == 4:
+            if len(sidekiq_lines(tmp_path)) == 5:
                 break
             await asyncio.sleep(0.05)
     lines = sidekiq_lines(tmp_path)
@@ -63,6 +64,7 @@ async def test_serve_runs_the_schedule_in_rails_when_the_clock_passes_a_fire_tim
         "Ci::UpdateLockedUnknownArtifactsWorker",
         "ExpireBuildArtifactsWorker",
         "ObjectStorage::DeleteStaleDirectUploadsWorker",
+        "Projects::ScheduleRefreshBuildArtifactsSizeStatisticsWorker",
     ]
     assert {line["job_status"] for line in lines} == {"done"}
 

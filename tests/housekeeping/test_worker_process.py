@@ -32,6 +32,7 @@ CRON_JOBS = (
     "update_locked_unknown_artifacts_worker",
     "ci_schedule_delete_objects_worker",
     "object_storage_delete_stale_direct_uploads_worker",
+    "projects_schedule_refresh_build_artifacts_size_statistics_worker",
 )
 
 
@@ -160,6 +161,7 @@ async def test_workers_in_other_processes_run_each_fire_time_once(coordinator: C
         "Ci::UpdateLockedUnknownArtifactsWorker": 2,
         "Ci::ScheduleDeleteObjectsCronWorker": 2,
         "ObjectStorage::DeleteStaleDirectUploadsWorker": 2,
+        "Projects::ScheduleRefreshBuildArtifactsSizeStatisticsWorker": 2,
     }
     lines = [line for _, ls in results for line in ls]
     # A run still going when the next fire time passes (in another process) fails on the

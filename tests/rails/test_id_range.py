@@ -17,6 +17,7 @@ OUT_OF_RANGE = [2**31, 2**63, 2**64, -(2**63) - 1]  # beyond integer, bigint, an
 USER, JOB, WORKHORSE, ADMIN = "user", "job", "workhorse", "admin"
 
 ROUTES = [
+    ("GET", "/api/v4/projects/{project}?statistics=true", USER),
     ("GET", "/api/v4/projects/{project}/jobs", USER),
     ("GET", "/api/v4/projects/{project}/jobs/{job}", USER),
     ("GET", "/api/v4/projects/{project}/pipelines/{pipeline}/jobs", USER),

@@ -51,7 +51,7 @@ async def archive(state: AppState, session: AsyncSession, job: Build) -> JobArti
     try:
         session.add(artifact)
         await session.flush()
-        await increment_build_artifacts_size(session, job.project_id, len(data))
+        await increment_build_artifacts_size(session, job.project_id, len(data), artifact.id)
         await session.delete(chunk)
         key = artifact_key(artifact)
         await state.store.put_bytes(key, data)

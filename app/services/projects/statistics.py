@@ -1,18 +1,48 @@
-"""``ProjectStatistics.build_artifacts_size`` updates.
+"""``ProjectStatistics.build_artifacts_size`` updates (GitLab's ``counter_attribute``).
 
 GitLab buffers these increments in Redis and flushes them ~10 minutes later; mockcoord
 applies them in the same transaction as the artifact rows, so usage never lags.
+
+While the counter is refreshed (``Projects::BuildArtifactsSizeRefresh`` started and not yet
+finalized) GitLab's ``BufferedCounter`` sends every increment to the refresh sum instead,
+deduplicated by artifact id (``ref``): an artifact's increment counts once, its decrement only
+after its increment was counted. So an artifact created during the refresh (beyond the ids the
+refresh walks) is counted by its increment, and one deleted before the refresh reached it is
+counted by neither. Those Redis keys are rows of ``mockcoord_counter_refresh_increments`` here.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models import ProjectStatistics
+from app.models import BuildArtifactsSizeRefresh, CounterRefreshIncrement, ProjectStatistics, RefreshState
 
 
-async def increment_build_artifacts_size(session: AsyncSession, project_id: int, delta: int) -> None:
+@dataclass(frozen=True)
+class Increment:
+    """``Gitlab::Counters::Increment``: an amount and the artifact it comes from."""
+
+    amount: int
+    ref: int | None = None
+
+
+async def refresh_in_progress(session: AsyncSession, project_id: int) -> bool:
+    """``<key>:refresh-in-progress``: set when a refresh starts running, gone when it is finalized."""
+    state = (
+        await session.exec(
+            select(BuildArtifactsSizeRefresh.state).where(BuildArtifactsSizeRefresh.project_id == project_id)
+        )
+    ).first()
+    return state is not None and state != RefreshState.created
+
+
+async def _apply(session: AsyncSession, project_id: int, delta: int) -> None:
     if not delta:
         return
     await session.exec(  # type: ignore[call-overload]
@@ -23,3 +53,89 @@ async def increment_build_artifacts_size(session: AsyncSession, project_id: int,
             storage_size=ProjectStatistics.storage_size + delta,
         )
     )
+
+
+async def _increment_refresh(session: AsyncSession, project_id: int, increments: Sequence[Increment]) -> None:
+    """``LUA_INCREMENT_WITH_DEDUPLICATION_SCRIPT`` for each increment, in order."""
+    refs = {i.ref for i in increments if i.ref is not None}
+    tracked: set[tuple[int, int]] = set()
+    if refs:
+        rows = await session.exec(
+            select(CounterRefreshIncrement.ref, CounterRefreshIncrement.sign).where(
+                CounterRefreshIncrement.project_id == project_id, col(CounterRefreshIncrement.ref).in_(refs)
+            )
+        )
+        tracked = {(ref, sign) for ref, sign in rows.all() if ref is not None}
+    new_rows = []
+    for increment in increments:
+        sign = 1 if increment.amount > 0 else -1
+        if increment.ref is None:
+            new_rows.append({"project_id": project_id, "ref": None, "sign": sign, "amount": increment.amount})
+            continue
+        if (increment.ref, sign) in tracked:
+            continue  # counted already
+        opposing = (increment.ref, -sign) in tracked
+        counts = (sign > 0 and not opposing) or (sign < 0 and opposing)
+        tracked.add((increment.ref, sign))
+        new_rows.append(
+            {"project_id": project_id, "ref": increment.ref, "sign": sign, "amount": increment.amount if counts else 0}
+        )
+    if not new_rows:
+        return
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite  # type: ignore[union-attr]
+    statement = dialect.insert(CounterRefreshIncrement).values(new_rows).on_conflict_do_nothing()
+    await session.exec(statement)  # type: ignore[call-overload]
+
+
+async def bulk_increment_build_artifacts_size(
+    session: AsyncSession, project_id: int, increments: Sequence[Increment]
+) -> None:
+    """``ProjectStatistics.bulk_increment_statistic(project, :build_artifacts_size, increments)``."""
+    increments = [i for i in increments if i.amount]
+    if not increments:
+        return
+    if await refresh_in_progress(session, project_id):
+        await _increment_refresh(session, project_id, increments)
+    else:
+        await _apply(session, project_id, sum(i.amount for i in increments))
+
+
+async def increment_build_artifacts_size(
+    session: AsyncSession, project_id: int, delta: int, ref: int | None = None
+) -> None:
+    """``increment_statistic(:build_artifacts_size, Increment(amount: delta, ref: ref))``."""
+    await bulk_increment_build_artifacts_size(session, project_id, [Increment(delta, ref)])
+
+
+async def initiate_refresh(session: AsyncSession, project_id: int) -> None:
+    """``initiate_refresh!(:build_artifacts_size)``: the column reads 0 (``storage_size``, the sum
+    of the parts, loses it too) and what an earlier refresh left is forgotten."""
+    await session.exec(  # type: ignore[call-overload]
+        update(ProjectStatistics)
+        .where(ProjectStatistics.project_id == project_id)
+        .values(
+            storage_size=ProjectStatistics.storage_size - ProjectStatistics.build_artifacts_size,
+            build_artifacts_size=0,
+        )
+    )
+    await session.exec(delete(CounterRefreshIncrement).where(col(CounterRefreshIncrement.project_id) == project_id))  # type: ignore[call-overload]
+
+
+async def refresh_amount(session: AsyncSession, project_id: int) -> int:
+    """``<key>:refresh``: what the refresh has summed so far."""
+    total = await session.exec(
+        select(func.coalesce(func.sum(CounterRefreshIncrement.amount), 0)).where(
+            CounterRefreshIncrement.project_id == project_id
+        )
+    )
+    return int(total.one())
+
+
+async def finalize_refresh(session: AsyncSession, project_id: int) -> int:
+    """``finalize_refresh(:build_artifacts_size)``: the refresh sum moves into the counter (and,
+    with no flush to wait for here, into the column); the tracking rows go
+    (``Counters::CleanupRefreshWorker``). Answers the sum."""
+    amount = await refresh_amount(session, project_id)
+    await _apply(session, project_id, amount)
+    await session.exec(delete(CounterRefreshIncrement).where(col(CounterRefreshIncrement.project_id) == project_id))  # type: ignore[call-overload]
+    return amount

@@ -28,7 +28,7 @@ from app.models import (
     required_format,
 )
 from app.services.ci.job_artifacts.max_artifact_size import application_settings, max_artifact_size
-from app.services.projects.statistics import increment_build_artifacts_size
+from app.services.projects.statistics import Increment, bulk_increment_build_artifacts_size
 from app.state import AppState
 from app.storage import StorageError
 from app.storage.paths import final_path
@@ -223,7 +223,8 @@ async def create(
         await session.flush()
         job.artifacts_expire_at = expires
         session.add(job)
-        await increment_build_artifacts_size(session, project.id, sum(a.size or 0 for a in artifacts))  # type: ignore[arg-type]
+        increments = [Increment(a.size or 0, a.id) for a in artifacts]
+        await bulk_increment_build_artifacts_size(session, project.id, increments)  # type: ignore[arg-type]
         if local_source is not None:
             await state.store.put_file(artifact_key(artifact), local_source)
             placed.append(artifact_key(artifact))

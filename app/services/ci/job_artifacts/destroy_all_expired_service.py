@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
 from app.lib import feature, gitlab_version
@@ -62,11 +63,14 @@ class DestroyAllExpiredService:
         return self.removed
 
     async def _destroy_unlocked_batch(self) -> bool:
-        """``expired_before(start_at).non_trace.artifact_unlocked.limit(100)``."""
-        async with self.state.db.session() as session:
+        """``expired_before(start_at).non_trace.artifact_unlocked.limit(100)``, read outside any
+        transaction as ActiveRecord reads it (on PostgreSQL one round trip, where BEGIN and COMMIT
+        around it made three: an empty pass, 499 of 500 in an idle run, costs a third as much);
+        ``DestroyBatchService`` opens the transaction when there is something to destroy."""
+        async with AsyncSession(self.state.db.reads) as reader:
             artifacts = list(
                 (
-                    await session.exec(
+                    await reader.exec(
                         select(JobArtifact)
                         .where(
                             JobArtifact.locked == ArtifactLocked.unlocked,
@@ -77,7 +81,9 @@ class DestroyAllExpiredService:
                     )
                 ).all()
             )
-            self.removed += await destroy_batch(session, artifacts, skip_projects_on_refresh=True)
+        if artifacts:
+            async with self.state.db.session() as session:
+                self.removed += await destroy_batch(session, artifacts, skip_projects_on_refresh=True)
         return True  # ``count += n``: truthy even when nothing was found
 
     async def _slow_iteration(self, limit: int, seconds: float) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, update
@@ -88,6 +89,15 @@ async def _spare_wrongly_expired(session: AsyncSession, artifacts: list[JobArtif
     return [a for a in artifacts if a.id not in spared]
 
 
+@dataclass(frozen=True)
+class DestroyResult:
+    """``destroyed_artifacts_count``, ``destroyed_ids`` and, summed, the ``statistics_updates``."""
+
+    count: int = 0
+    bytes: int = 0
+    ids: tuple[int, ...] = ()
+
+
 async def destroy_batch(
     session: AsyncSession,
     artifacts: list[JobArtifact],
@@ -96,7 +106,23 @@ async def destroy_batch(
     skip_projects_on_refresh: bool = False,
     fix_expire_at: bool = True,
 ) -> int:
-    """``DestroyBatchService#execute``; commits, returns how many artifacts went.
+    """``DestroyBatchService#execute``; commits, returns how many artifacts went (``execute``
+    answers what they were)."""
+    result = await execute(
+        session, artifacts, given, skip_projects_on_refresh=skip_projects_on_refresh, fix_expire_at=fix_expire_at
+    )
+    return result.count
+
+
+async def execute(
+    session: AsyncSession,
+    artifacts: list[JobArtifact],
+    given: datetime | None = None,
+    *,
+    skip_projects_on_refresh: bool = False,
+    fix_expire_at: bool = True,
+) -> DestroyResult:
+    """``DestroyBatchService#execute``; commits.
 
     ``skip_projects_on_refresh``: rows of projects whose usage is being recounted stay (the
     expiry worker's choice); otherwise GitLab only warns. ``fix_expire_at``: the 15.x
@@ -114,7 +140,7 @@ async def destroy_batch(
         artifacts = await _spare_wrongly_expired(session, artifacts)
     if not artifacts:
         await session.commit()
-        return 0
+        return DestroyResult()
     gone = await delete_rows(session, artifacts)
     now = clock.now()
     rows = []
@@ -132,6 +158,7 @@ async def destroy_batch(
     if rows:
         await session.exec(insert(DeletedObject), params=rows)  # type: ignore[call-overload]
     await session.commit()
+    size = sum(a.size or 0 for a in gone)
     metrics.destroyed_job_artifacts_count.inc(len(gone))
-    metrics.destroyed_job_artifacts_bytes.inc(sum(a.size or 0 for a in gone))
-    return len(gone)
+    metrics.destroyed_job_artifacts_bytes.inc(size)
+    return DestroyResult(len(gone), size, tuple(a.id for a in gone if a.id is not None))

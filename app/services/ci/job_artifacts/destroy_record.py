@@ -17,7 +17,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models import JobArtifact
-from app.services.projects.statistics import increment_build_artifacts_size
+from app.services.projects.statistics import Increment, bulk_increment_build_artifacts_size
 from app.state import AppState
 from app.storage import StorageError
 from app.uploaders.job_artifact_uploader import artifact_key
@@ -36,15 +36,20 @@ async def delete_rows(session: AsyncSession, artifacts: list[JobArtifact]) -> li
     for first in range(0, len(artifacts), MAX_STATEMENT_IDS):
         ids = [a.id for a in artifacts[first : first + MAX_STATEMENT_IDS]]
         deleted = await session.exec(  # type: ignore[call-overload]
-            delete(JobArtifact).where(col(JobArtifact.id).in_(ids)).returning(JobArtifact.id)
+            delete(JobArtifact)
+            .where(col(JobArtifact.id).in_(ids))
+            .returning(JobArtifact.id)
+            # the loaded rows are read afterwards, never expired: without this the ORM matches each
+            # against the whole id list (quadratic: 3.4 s of a 10,000-row batch's 4.5 s)
+            .execution_options(synchronize_session=False)
         )
         gone_ids.update(deleted.scalars().all())
     gone = [a for a in artifacts if a.id in gone_ids]
-    sizes: dict[int, int] = defaultdict(int)
-    for artifact in gone:
-        sizes[artifact.project_id] += artifact.size or 0
-    for project_id, size in sizes.items():
-        await increment_build_artifacts_size(session, project_id, -size)
+    increments: dict[int, list[Increment]] = defaultdict(list)
+    for artifact in gone:  # one Increment(-size, ref: id) an artifact (a stats refresh dedupes by it)
+        increments[artifact.project_id].append(Increment(-(artifact.size or 0), artifact.id))
+    for project_id, project_increments in increments.items():
+        await bulk_increment_build_artifacts_size(session, project_id, project_increments)
     return gone
 
 

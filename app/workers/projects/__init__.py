@@ -1,0 +1,1 @@
+"""GitLab's ``Projects::`` Sidekiq workers."""
