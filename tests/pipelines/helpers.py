@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
-from app.models import Build, JobArtifact, Pipeline
+from app.models import Build, JobArtifact, Pipeline, latest
 from tests.conftest import ADMIN_TOKEN, Coordinator
 from tests.runner_api.helpers import RUNNER_TOKEN, request_job, update_job
 
@@ -93,9 +93,10 @@ async def show(c: Coordinator, pipeline_id: int, token: str | None = ALICE) -> h
 
 
 async def statuses(c: Coordinator, pipeline_id: int) -> dict[str, str]:
-    """Job name -> status, read from the database."""
+    """Job name -> status of the pipeline's current jobs (not the retried ones: a retried job and its
+    clone share a name, and PostgreSQL returns an updated row in no set order), from the database."""
     async with c.state.db.session() as session:
-        jobs = (await session.exec(select(Build).where(Build.commit_id == pipeline_id))).all()
+        jobs = (await session.exec(select(Build).where(Build.commit_id == pipeline_id, latest()))).all()
     return {job.name: job.status for job in jobs}
 
 
