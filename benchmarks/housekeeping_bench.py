@@ -161,11 +161,12 @@ async def objects_round(url: str, endpoint: str, count: int, batch: int, client:
             await populated(state, count)
             keys = await write_objects(state.db, state.store, 0, count)
             assert count_objects(client) == count
-            await EXPIRE(state).perform()  # every row to ci_deleted_objects, ready now
+            await EXPIRE(state).perform()  # every expired row to ci_deleted_objects, ready now
+            queued = await moved(state)  # the latest pipeline of each project stays (keep-latest)
             began = time.perf_counter()
             result = await DELETE(state).perform()
             worker_rate = result["removed_count"] / (time.perf_counter() - began)
-            assert result["removed_count"] == count and count_objects(client) == 0, result
+            assert result["removed_count"] == queued and count_objects(client) == count - queued, result
             for first in range(0, len(keys), 500):  # the same keys back, for the store's own delete
                 await asyncio.gather(*(state.store.put_bytes(k, b"rehearsal\n") for k in keys[first : first + 500]))
         finally:

@@ -124,6 +124,9 @@ async def backend(request: pytest.FixtureRequest, coordinator: Coordinator) -> b
     return request.param == "redis"
 
 
+# A kill costs two child processes (~20 s): each resume is killed once, the listing's marker kept
+# in the database, the deletion's cursor in Redis (both stores of both keys: test_orphan_objects).
+@pytest.mark.parametrize("backend", ["database"], indirect=True)
 async def test_a_killed_listing_resumes_from_its_page_marker(
     coordinator: Coordinator, backend: bool, tmp_path: Path
 ) -> None:
@@ -155,6 +158,7 @@ async def test_a_killed_listing_resumes_from_its_page_marker(
     assert await stored_marker(c, settings, MARKER, redis) == (None, None)
 
 
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
 async def test_a_killed_deletion_redoes_its_batch_from_the_byte_cursor(
     coordinator: Coordinator, backend: bool, tmp_path: Path
 ) -> None:
