@@ -66,6 +66,12 @@ class Instrument:
         """Where a direct download's 302 points instead of a real presigned URL, or None."""
         return None
 
+    def ends_run_on_empty_pass(self) -> bool:
+        """A housekeeping loop's pass found nothing: True ends the run there. GitLab's runs go on
+        to their loop limit (plain Rails: False); a rehearsal, where nothing else writes while a
+        worker runs, knows every later pass of the run would find nothing too."""
+        return False
+
     def readiness_checks(self) -> dict[str, list[dict[str, str]]]:
         """Entries ``/-/readiness`` adds to its own, for parts Rails cannot see (Workhorse,
         a separate process in front of it): ``{"workhorse_check": [{"status": "ok"}]}``."""

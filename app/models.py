@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import DDL, JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, event, or_
+from sqlalchemy import DDL, JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, event, or_, text
 from sqlmodel import Field, SQLModel, col
 
 from app import clock
@@ -444,6 +444,13 @@ class JobArtifact(SQLModel, table=True):
         Index("index_ci_job_artifacts_on_expire_at_and_job_id", "expire_at", "job_id"),
         # the housekeeping workers' ``locked = N AND expire_at < t`` (GitLab: partial indexes by lock)
         Index("index_ci_job_artifacts_on_locked_and_expire_at", "locked", "expire_at"),
+        # ``DestroyAllExpiredService``'s batch query (GitLab's index since 15.x, by this name)
+        Index(
+            "index_ci_job_artifacts_expire_at_unlocked_non_trace",
+            "expire_at",
+            postgresql_where=text("locked = 0 AND file_type <> 3 AND expire_at IS NOT NULL"),
+            sqlite_where=text("locked = 0 AND file_type <> 3 AND expire_at IS NOT NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)

@@ -52,7 +52,11 @@ def rehearse(
     ] = False,
     run_idle: Annotated[
         bool,
-        typer.Option("--run-idle", help="Run every idle run too (each makes its 500 empty queries, as GitLab's does)."),
+        typer.Option(
+            "--run-idle",
+            help="Make every empty pass: runs go on to their loop limit as GitLab's do (by default a run "
+            "ends at its first empty pass; the rows are the same).",
+        ),
     ] = False,
     database_url: Annotated[
         str | None,

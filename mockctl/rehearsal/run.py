@@ -27,17 +27,17 @@ from sqlalchemy.engine import make_url
 from app import clock
 from app.config import Housekeeping, Settings
 from app.db import Database
-from app.instrumentation import Instrument
 from app.lib import feature, gitlab_version
 from app.models import FeatureGate
 from app.state import AppState
 from mockctl.rehearsal.forecast import Forecast, forecast
+from mockctl.rehearsal.instrument import RehearsalInstrument
 from mockctl.rehearsal.measure import Fates
 from mockctl.rehearsal.objects import write_objects
 from mockctl.rehearsal.options import OptionError, RehearsalOptions
 from mockctl.rehearsal.population import Population, populate
 from mockctl.rehearsal.report import LABELS, write_all
-from mockctl.rehearsal.simulate import DELETE, IDLE_NOTE, UNKNOWN, WORKERS, Simulation, Step
+from mockctl.rehearsal.simulate import CUT_NOTE, DELETE, UNKNOWN, WORKERS, Simulation, Step
 
 OCCUPIED = ("projects", "p_ci_pipelines", "p_ci_job_artifacts")
 
@@ -155,7 +155,7 @@ async def rehearse(
         )
         gitlab_version.configure(opts.gitlab_version)
         try:
-            state = await start(settings, Instrument())
+            state = await start(settings, RehearsalInstrument(opts.run_idle))
         except RuntimeError as exc:  # a database an older mockcoord made
             raise OptionError(f"--database-url: {exc}") from None
         flags = await _set_flags(state, opts.flags)
@@ -169,7 +169,7 @@ async def rehearse(
         if opts.objects:
             first = population.first_artifact_id if population else 0
             keys = await write_objects(state.db, state.store, first, opts.objects, say)
-        simulation = Simulation(state, workers, at, opts.days, keys, run_idle=opts.run_idle)
+        simulation = Simulation(state, workers, at, opts.days, keys)
         total = len(simulation.events)
         steps = await simulation.run(lambda step: on_step(step, total))
         window_days = min(1.0, opts.days / 2)
@@ -214,7 +214,7 @@ def _settings_rows(
         ("projects", opts.projects),
         ("expiry spread", f"{opts.past_days:g} days back, {opts.future_days:g} days ahead"),
         ("real objects", opts.objects),
-        ("idle runs", "all run" if opts.run_idle else "the first of each worker run and timed, the others not re-run"),
+        ("empty passes", "all made" if opts.run_idle else "a run ends at its first (nothing else writes meanwhile)"),
         ("simulated", f"{opts.days:g} days from {at.isoformat()}"),
         ("machine", f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"),
     ]
@@ -266,8 +266,8 @@ def _summary(
         done = sum(s.objects_removed if s.worker == DELETE else s.rows_destroyed for s in runs)
         what = "objects removed" if worker == DELETE else "rows destroyed"
         extra = f", {sum(s.rows_locked for s in runs):,} locked" if worker == UNKNOWN else ""
-        if skipped := sum(1 for s in runs if s.note == IDLE_NOTE):
-            extra += f", {skipped:,} idle runs timed as the last one run"
+        if cut := sum(1 for s in runs if s.note == CUT_NOTE):
+            extra += f", {cut:,} ended at their first empty pass"
         rows.append(
             (
                 label,

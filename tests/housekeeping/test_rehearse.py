@@ -32,7 +32,7 @@ from mockctl.rehearsal.forecast import forecast
 from mockctl.rehearsal.measure import Counts, Fates
 from mockctl.rehearsal.options import RehearsalOptions
 from mockctl.rehearsal.run import Rehearsal, rehearse
-from mockctl.rehearsal.simulate import DELETE, EXPIRE, IDLE_NOTE, UNKNOWN, Step
+from mockctl.rehearsal.simulate import CUT_NOTE, DELETE, EXPIRE, UNKNOWN, Step
 from tests.test_cli_imports import HEAVY, PROBE
 
 QUICK = {"expire_loop_limit": 5, "unknown_loop_limit": 5}  # 500 rows a run; idle runs cost 5 queries
@@ -247,9 +247,9 @@ async def test_15_2_walks_into_locked_refs_and_15_3_drains(database: str, tmp_pa
     assert sum(column(rows, "rows_destroyed")) == 1400 and sum(column(rows, "rows_locked")) == 600
 
 
-async def test_idle_runs_not_rerun_change_nothing(database: str, tmp_path: Path) -> None:
-    """Skipping a run whose first query finds nothing gives the series every run gives (rows
-    expire all day long here, so runs turn busy again after idle ones)."""
+async def test_runs_ended_at_their_first_empty_pass_change_nothing(database: str, tmp_path: Path) -> None:
+    """Ending runs at their first empty pass gives the series every pass gives (rows expire all
+    day long here, so runs turn busy again after idle ones)."""
     common: dict[str, Any] = {
         "artifacts": 3000,
         "expired_share": 0.5,
@@ -276,11 +276,12 @@ async def test_idle_runs_not_rerun_change_nothing(database: str, tmp_path: Path)
 
     assert state(every) == state(skipping)
     assert not any(r["note"] for r in every)
-    skipped = [r for r in skipping if r["note"] == IDLE_NOTE]
-    assert len(skipped) > 100 and {r["worker"] for r in skipped} == {EXPIRE, UNKNOWN}
-    busy_after_idle = [r for r in skipping[skipping.index(skipped[0]) :] if int(r["rows_destroyed"])]
+    cut = [r for r in skipping if r["note"] == CUT_NOTE]
+    assert len(cut) > 100 and {r["worker"] for r in cut} == {EXPIRE, UNKNOWN}
+    assert any(int(r["rows_destroyed"]) for r in cut), "a run that found rows then ends at its empty pass"
+    busy_after_idle = [r for r in skipping[skipping.index(cut[0]) + 1 :] if int(r["rows_destroyed"])]
     assert busy_after_idle, "rows expiring later are found by later runs"
-    assert all(float(r["seconds"]) > 0 for r in skipped)
+    assert all(float(r["seconds"]) > 0 for r in cut)
 
 
 def _step(at: datetime, worker: str, destroyed: int = 0) -> Step:

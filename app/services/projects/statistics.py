@@ -13,10 +13,10 @@ counted by neither. Those Redis keys are rows of ``mockcoord_counter_refresh_inc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,14 +32,16 @@ class Increment:
     ref: int | None = None
 
 
-async def refresh_in_progress(session: AsyncSession, project_id: int) -> bool:
-    """``<key>:refresh-in-progress``: set when a refresh starts running, gone when it is finalized."""
-    state = (
-        await session.exec(
-            select(BuildArtifactsSizeRefresh.state).where(BuildArtifactsSizeRefresh.project_id == project_id)
+async def refreshing(session: AsyncSession, project_ids: Iterable[int]) -> set[int]:
+    """Those of the projects whose ``<key>:refresh-in-progress`` is set: a refresh started
+    running and not yet finalized."""
+    rows = await session.exec(
+        select(BuildArtifactsSizeRefresh.project_id).where(
+            col(BuildArtifactsSizeRefresh.project_id).in_(list(project_ids)),
+            BuildArtifactsSizeRefresh.state != RefreshState.created,
         )
-    ).first()
-    return state is not None and state != RefreshState.created
+    )
+    return set(rows.all())
 
 
 async def _apply(session: AsyncSession, project_id: int, delta: int) -> None:
@@ -91,13 +93,36 @@ async def bulk_increment_build_artifacts_size(
     session: AsyncSession, project_id: int, increments: Sequence[Increment]
 ) -> None:
     """``ProjectStatistics.bulk_increment_statistic(project, :build_artifacts_size, increments)``."""
-    increments = [i for i in increments if i.amount]
-    if not increments:
+    await bulk_increment_projects(session, {project_id: increments})
+
+
+async def bulk_increment_projects(session: AsyncSession, increments: Mapping[int, Sequence[Increment]]) -> None:
+    """``bulk_increment_statistic`` for each project (a batch of artifacts spans several): one
+    read of the refresh states and one UPDATE sent for every project's sum, in project order
+    (two batches racing lock the rows in the same order), not two statements a project."""
+    wanted = {pid: [i for i in incs if i.amount] for pid, incs in increments.items()}
+    wanted = {pid: incs for pid, incs in wanted.items() if incs}
+    if not wanted:
         return
-    if await refresh_in_progress(session, project_id):
-        await _increment_refresh(session, project_id, increments)
-    else:
-        await _apply(session, project_id, sum(i.amount for i in increments))
+    in_refresh = await refreshing(session, wanted)
+    for project_id in sorted(in_refresh):
+        await _increment_refresh(session, project_id, wanted[project_id])
+    sums = [
+        {"pid": pid, "delta": total}
+        for pid in sorted(wanted)
+        if pid not in in_refresh and (total := sum(i.amount for i in wanted[pid]))
+    ]
+    if sums:
+        table = ProjectStatistics.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(table)
+            .where(table.c.project_id == bindparam("pid"))
+            .values(
+                build_artifacts_size=table.c.build_artifacts_size + bindparam("delta"),
+                storage_size=table.c.storage_size + bindparam("delta"),
+            )
+        )
+        await (await session.connection()).execute(statement, sums)
 
 
 async def increment_build_artifacts_size(

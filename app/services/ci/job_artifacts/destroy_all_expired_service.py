@@ -81,10 +81,11 @@ class DestroyAllExpiredService:
                     )
                 ).all()
             )
-        if artifacts:
-            async with self.state.db.session() as session:
-                self.removed += await destroy_batch(session, artifacts, skip_projects_on_refresh=True)
-        return True  # ``count += n``: truthy even when nothing was found
+        if not artifacts:  # ``count += 0``: truthy, the run goes on
+            return not self.state.instrument.ends_run_on_empty_pass()
+        async with self.state.db.session() as session:
+            self.removed += await destroy_batch(session, artifacts, skip_projects_on_refresh=True)
+        return True
 
     async def _slow_iteration(self, limit: int, seconds: float) -> None:
         """``each_batch(of: 100, column: :expire_at, order: :desc)`` over every expired row, each

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, update
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import clock
 from app.lib import feature, gitlab_version, metrics
-from app.models import BuildArtifactsSizeRefresh, DeletedObject, FileType, JobArtifact, RefreshState
+from app.models import DeletedObject, FileType, JobArtifact
 from app.services.ci.job_artifacts.destroy_record import delete_rows
+from app.services.projects import statistics
 from app.storage.paths import hashed_store_dir
 from app.uploaders.job_artifact_uploader import store_dir_and_file
 
@@ -62,16 +63,6 @@ def wrongly_expired(artifact: JobArtifact) -> bool:
     if at is None:
         return False
     return at.day in WRONG_EXPIRY_DAYS and (at.minute, at.second, at.microsecond // 1000) in WRONG_EXPIRY_TIMES
-
-
-async def refreshing_projects(session: AsyncSession, project_ids: set[int]) -> set[int]:
-    rows = await session.exec(
-        select(BuildArtifactsSizeRefresh.project_id).where(
-            col(BuildArtifactsSizeRefresh.project_id).in_(project_ids),
-            BuildArtifactsSizeRefresh.state != RefreshState.created,
-        )
-    )
-    return set(rows.all())
 
 
 async def _spare_wrongly_expired(session: AsyncSession, artifacts: list[JobArtifact]) -> list[JobArtifact]:
@@ -130,7 +121,7 @@ async def execute(
     (``RETURNING``), so a concurrent deletion of the same artifacts records each object and
     each size once."""
     if skip_projects_on_refresh and artifacts:
-        refreshing = await refreshing_projects(session, {a.project_id for a in artifacts})
+        refreshing = await statistics.refreshing(session, {a.project_id for a in artifacts})
         if refreshing:
             log.warning("Skipping projects undergoing stats refresh: project_ids=%s", sorted(refreshing))
             artifacts = [a for a in artifacts if a.project_id not in refreshing]

@@ -17,7 +17,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models import JobArtifact
-from app.services.projects.statistics import Increment, bulk_increment_build_artifacts_size
+from app.services.projects.statistics import Increment, bulk_increment_projects
 from app.state import AppState
 from app.storage import StorageError
 from app.uploaders.job_artifact_uploader import artifact_key
@@ -48,8 +48,7 @@ async def delete_rows(session: AsyncSession, artifacts: list[JobArtifact]) -> li
     increments: dict[int, list[Increment]] = defaultdict(list)
     for artifact in gone:  # one Increment(-size, ref: id) an artifact (a stats refresh dedupes by it)
         increments[artifact.project_id].append(Increment(-(artifact.size or 0), artifact.id))
-    for project_id, project_increments in increments.items():
-        await bulk_increment_build_artifacts_size(session, project_id, project_increments)
+    await bulk_increment_projects(session, increments)
     return gone
 
 

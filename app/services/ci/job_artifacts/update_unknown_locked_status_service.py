@@ -68,8 +68,8 @@ class UpdateUnknownLockedStatusService:
                     )
                 ).all()
             )
-        if not job_ids:
-            return True  # ``count += 0`` is still truthy: the run goes on
+        if not job_ids:  # ``count += 0`` is still truthy: the run goes on
+            return not self.state.instrument.ends_run_on_empty_pass()
         async with self.state.db.session() as session:
             locked_jobs = set(
                 (
