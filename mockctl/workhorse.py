@@ -7,12 +7,14 @@ Workhorse.
 """
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from mockctl.asgi import apply
 from mockctl.faults import SYNC_HEADER, FaultRegistry, InjectedCut, decode_rules, storage_fault
+from mockctl.shared_faults import SharedFaultRegistry
 from mockctl.workhorse_journal import CLEARING, FLOWS_PREFIX, JOURNAL_HEADER, REQUESTS_PATH, Journal
 from workhorse.__main__ import run as run_plain
 from workhorse.app import Workhorse
@@ -25,9 +27,9 @@ from workhorse.instrumentation import Instrument, Serve, StorageAnswer, StorageC
 class MockInstrument(Instrument):
     """The ``workhorse`` and ``storage`` rules Rails hands over, and Workhorse's part of the journal."""
 
-    def __init__(self, journal_limit: int) -> None:
+    def __init__(self, journal_limit: int, faults_file: Path | None = None) -> None:
         self.journal = Journal(journal_limit)
-        self.faults = FaultRegistry()
+        self.faults = FaultRegistry() if faults_file is None else SharedFaultRegistry(faults_file)
 
     async def front_door(self, scope: dict[str, Any], receive: Receive, send: Send, serve: Serve) -> None:
         rule = None
@@ -96,12 +98,12 @@ class MockInstrument(Instrument):
 
 def create_app(settings: WorkhorseSettings) -> Workhorse:
     """Workhorse with mockcoord's instrument: what ``mockcoord serve`` puts at the front door."""
-    return create_plain_app(settings, MockInstrument(settings.journal_limit))
+    return create_plain_app(settings, MockInstrument(settings.journal_limit, settings.faults_file))
 
 
 def run(settings: WorkhorseSettings) -> None:
     """Serve the instrumented Workhorse until interrupted, as ``python -m workhorse`` serves plain Workhorse."""
-    run_plain(settings, MockInstrument(settings.journal_limit))
+    run_plain(settings, MockInstrument(settings.journal_limit, settings.faults_file))
 
 
 if __name__ == "__main__":

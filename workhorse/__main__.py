@@ -1,5 +1,7 @@
 """``python -m workhorse``: serve plain Workhorse with uvicorn (uvloop + httptools when installed)."""
 
+import socket
+
 import uvicorn
 
 from workhorse import heap
@@ -11,7 +13,7 @@ from workhorse.instrumentation import Instrument
 def run(settings: WorkhorseSettings, instrument: Instrument | None = None) -> None:
     """Serve until interrupted; Workhorse writes its own JSON access log, so uvicorn's is off."""
     heap.limit_arenas()
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, instrument),
         host=settings.listen_host,
         port=settings.listen_port,
@@ -22,6 +24,8 @@ def run(settings: WorkhorseSettings, instrument: Instrument | None = None) -> No
         lifespan="on",
         log_level="warning",
     )
+    inherited = [socket.socket(fileno=settings.listen_fd)] if settings.listen_fd is not None else None
+    uvicorn.Server(config).run(inherited)
 
 
 if __name__ == "__main__":
