@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     rails_port: int = 3001
     s3_port: int = 3002
     rails_processes: int = Field(
-        default=1, ge=1, description="Rails processes on the one Rails port (Puma's workers); more than one needs PostgreSQL"
+        default=1, ge=1, description="Rails processes on the one Rails port (Puma's workers); over 1 needs PostgreSQL"
     )
     workhorse_processes: int = Field(default=1, ge=1, description="Workhorse processes on the one front-door port")
     admin_token: str = DEFAULT_ADMIN_TOKEN

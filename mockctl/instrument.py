@@ -23,8 +23,8 @@ from app.workhorse_api import ensure_secret
 from mockctl.embedded_s3 import EmbeddedS3, embedded_s3_host
 from mockctl.faults import FaultRegistry
 from mockctl.journal import Journal
-from mockctl.shared_faults import SharedFaultRegistry, rails_faults_file
 from mockctl.journal_middleware import JournalMiddleware
+from mockctl.shared_faults import SharedFaultRegistry, rails_faults_file
 from mockctl.storage_faults import FaultyStore
 from mockctl.storage_journal import JournaledStore
 

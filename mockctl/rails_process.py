@@ -58,12 +58,13 @@ async def wait_ready(proc: Process, within: float = 60) -> None:
 
 async def _serve(server: uvicorn.Server, listener: socket.socket) -> None:
     task = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started and not task.done():
+    while not server.started:
+        if task.done():  # it could not start: uvicorn said why on stderr, serve tells how it ended
+            return
         await asyncio.sleep(0.02)
-    if server.started:
-        sys.stdout.buffer.write(READY)
-        sys.stdout.flush()
-        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # the pipe to serve says nothing more
+    sys.stdout.buffer.write(READY)
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # the pipe to serve says nothing more
     await task
 
 

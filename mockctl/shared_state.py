@@ -30,9 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel, col, select
 
 from app import clock
+from app.config import Settings
 from app.lib import gitlab_version
 from app.lib.exclusive_lease import redis_client
-from app.config import Settings
 from app.state import AppState
 from mockctl import file_stamp
 

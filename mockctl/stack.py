@@ -53,9 +53,7 @@ async def _start_rails(
     settings: Settings, listener: socket.socket
 ) -> tuple[uvicorn.Server, asyncio.Task[None], AppState]:
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level=settings.log_level, lifespan="on", server_header=False)
-    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log_level, lifespan="on", server_header=False))
     mask_access_log()
     task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
