@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 
 import httpx
 
@@ -17,11 +18,11 @@ from mockctl.children import Process, exit_reason, spawn
 from mockctl.ports import Wanted
 
 
-def workhorse_faults_file(settings: Settings) -> str | None:
+def workhorse_faults_file(settings: Settings) -> Path | None:
     """Where several Workhorse processes share the rules Rails hands over; one keeps them in memory."""
     if settings.workhorse_processes == 1:
         return None
-    return str(settings.data_dir.resolve() / "instrument" / "workhorse_faults.json")
+    return settings.data_dir.resolve() / "instrument" / "workhorse_faults.json"
 
 
 def workhorse_env(settings: Settings, listener: socket.socket) -> dict[str, str]:
@@ -42,7 +43,7 @@ def workhorse_env(settings: Settings, listener: socket.socket) -> dict[str, str]
         "MOCKCOORD_WORKHORSE_LOG_FILE": str(log_dir / "workhorse.log"),
     }
     if faults_file := workhorse_faults_file(settings):
-        env["MOCKCOORD_WORKHORSE_FAULTS_FILE"] = faults_file
+        env["MOCKCOORD_WORKHORSE_FAULTS_FILE"] = str(faults_file)
     return env
 
 

@@ -37,6 +37,7 @@ def _settings() -> Settings:
 
 
 def create_app() -> FastAPI:
+    mask_access_log()  # here: a uvicorn worker sets its logging up before it calls the factory
     return create_rails(_settings())
 
 
@@ -69,9 +70,7 @@ async def _serve(server: uvicorn.Server, listener: socket.socket) -> None:
 
 
 def main() -> None:
-    settings = _settings()
-    mask_access_log()
-    config = uvicorn.Config(create_rails(settings), log_level=settings.log_level, lifespan="on", server_header=False)
+    config = uvicorn.Config(create_app(), log_level=_settings().log_level, lifespan="on", server_header=False)
     listener = socket.socket(fileno=int(os.environ[FD_VAR]))
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(_serve(uvicorn.Server(config), listener))
