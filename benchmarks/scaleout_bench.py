@@ -5,7 +5,7 @@
 (``MOCKCOORD_CHECK_OBJECT_EXISTS=false``: with it, moto's own CPU sets the pace; see
 docs/benchmarks.md). Load: wrk in its own process, 2 threads, 10 connections. Rounds interleave
 1 and 2 processes. Besides requests per second, each round's CPU seconds per thousand requests of
-the Rails processes, wrk, PostgreSQL's processes and moto, read from ``/proc``: on a two-core
+the Rails processes, wrk, the PostgreSQL backends serving the database and moto, read from ``/proc``: on a two-core
 machine they all share the cores, and that decides how far a second Rails process can go.
 
 Needs wrk (``apt-get install wrk``) and PostgreSQL at ``MOCKCOORD_CI_POSTGRES_URL``.
@@ -15,6 +15,7 @@ Usage: ``python benchmarks/scaleout_bench.py [--rounds 3] [--seconds 8]``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import platform
@@ -24,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 from coordinator_bench import PG_URL, fmt, mockcoord_rails, process, wait_http, wrk
+from sqlalchemy.engine import make_url
 
 from mockctl.ports import free_port
 
@@ -41,15 +44,19 @@ def tree(pid: int) -> list[int]:
     return [pid, *(p for c in children for p in tree(int(c)))]
 
 
-def named(name: str) -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _comm(p) == name]
+def backends(database_url: str) -> list[int]:
+    """PostgreSQL's processes serving this database (the server may serve others too)."""
+    url = make_url(database_url)
 
+    async def pids() -> list[int]:
+        conn = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+        try:
+            rows = await conn.fetch("select pid from pg_stat_activity where datname = $1", url.database)
+            return [row["pid"] for row in rows if row["pid"] != conn.get_server_pid()]
+        finally:
+            await conn.close()
 
-def _comm(proc: Path) -> str:
-    try:
-        return (proc / "comm").read_text().strip()
-    except OSError:
-        return ""
+    return asyncio.run(pids())
 
 
 def total(pids: list[int]) -> float:
@@ -97,7 +104,7 @@ def main() -> None:
             for processes in (1, 2):
                 with mockcoord_rails(Path(tmp) / f"d{r}-{processes}", s3, PG_URL, False, processes) as (url, h, proc):
                     rails = tree(proc.pid)  # with workers: uvicorn's supervisor, the workers, multiprocessing's tracker
-                    groups = {"Rails": rails, "PostgreSQL": named("postgres"), "moto": [moto.pid]}
+                    groups = {"Rails": rails, "PostgreSQL": backends(PG_URL), "moto": [moto.pid]}
                     rate, cpu = measure(url, h, args.seconds, groups)
                 rates[processes].append(rate)
                 cpus[processes].append(cpu)
@@ -106,9 +113,7 @@ def main() -> None:
     print(f"load average after: {os.getloadavg()}")
     ratio = statistics.median(rates[2]) / statistics.median(rates[1])
     print(f"\n2 Rails processes / 1: {ratio:.2f}x (medians)\n")
-    print(
-        "| Rails processes | req/s min / median / max | CPU s per 1k requests: Rails / wrk / PostgreSQL / moto | cores busy |"
-    )
+    print("| Rails processes | req/s min / median / max | CPU s / 1k requests: Rails / wrk / PG / moto | cores busy |")
     print("|---|---|---|---|")
     for processes in (1, 2):
         med = {k: statistics.median(c[k] for c in cpus[processes]) for k in cpus[processes][0]}

@@ -325,6 +325,16 @@ def rails(
     _run_rails(settings)
 
 
+async def _prepare(settings: Settings) -> None:
+    """Tables and the administrator made once, before the workers start (GitLab's ``db:migrate``
+    before Puma's workers): workers starting side by side on an empty database would race to
+    create them."""
+    from app.main import start, stop
+    from mockctl.instrument import RailsInstrument
+
+    await stop(await start(settings, RailsInstrument(settings)))
+
+
 def _run_rails(settings: Settings) -> None:
     """One process, or uvicorn's own workers on one socket (each builds the app from the settings
     handed over in its environment; uvicorn restarts a worker that dies)."""
@@ -348,6 +358,7 @@ def _run_rails(settings: Settings) -> None:
         return
     if (faults := shared_faults.rails_faults_file(settings)) is not None:
         shared_faults.forget(faults)
+    asyncio.run(_prepare(settings))
     os.environ.update(rails_process.handed_over(settings))
     uvicorn.run(f"{rails_process.__name__}:create_app", factory=True, workers=settings.rails_processes, **where)
 
