@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -59,27 +60,32 @@ def backends(database_url: str) -> list[int]:
     return asyncio.run(pids())
 
 
-def total(pids: list[int]) -> float:
-    seconds = 0.0
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    seconds = {}
     for pid in pids:
         with contextlib.suppress(OSError):  # a process that ended meanwhile
-            seconds += cpu_seconds(pid)
+            seconds[pid] = cpu_seconds(pid)
     return seconds
 
 
-def measure(url: str, headers: dict[str, str], seconds: int, groups: dict[str, list[int]]) -> tuple[float, dict]:
-    """Requests per second, and CPU seconds per 1,000 requests of each group of processes."""
-    before = {name: total(pids) for name, pids in groups.items()}
+def measure(
+    url: str, headers: dict[str, str], seconds: int, groups: dict[str, Callable[[], list[int]]]
+) -> tuple[float, dict[str, float]]:
+    """Requests per second, and CPU seconds per 1,000 requests of each group of processes (listed
+    again afterwards: the connection pools open PostgreSQL backends under load)."""
+    before = {name: cpu_by_pid(pids()) for name, pids in groups.items()}
     children = os.times()
     started = time.monotonic()
     rate = wrk(url, seconds, headers)
     elapsed = time.monotonic() - started
     after = os.times()
     requests = rate * seconds / 1000
-    cpu = {name: (total(pids) - before[name]) / requests for name, pids in groups.items()}
-    cpu["wrk"] = (
-        after.children_user + after.children_system - children.children_user - children.children_system
-    ) / requests
+    cpu = {}
+    for name, pids in groups.items():
+        now = cpu_by_pid(pids())
+        cpu[name] = sum(used - before[name].get(pid, 0.0) for pid, used in now.items()) / requests
+    wrk_cpu = after.children_user + after.children_system - children.children_user - children.children_system
+    cpu["wrk"] = wrk_cpu / requests
     cpu["busy cores"] = sum(v * requests for v in cpu.values()) / elapsed
     return rate, cpu
 
@@ -103,8 +109,11 @@ def main() -> None:
         for r in range(args.rounds):
             for processes in (1, 2):
                 with mockcoord_rails(Path(tmp) / f"d{r}-{processes}", s3, PG_URL, False, processes) as (url, h, proc):
-                    rails = tree(proc.pid)  # with workers: uvicorn's supervisor, the workers, multiprocessing's tracker
-                    groups = {"Rails": rails, "PostgreSQL": backends(PG_URL), "moto": [moto.pid]}
+                    groups: dict[str, Callable[[], list[int]]] = {
+                        "Rails": lambda: tree(proc.pid),  # with workers: uvicorn's supervisor, the workers
+                        "PostgreSQL": lambda: backends(PG_URL),
+                        "moto": lambda: [moto.pid],
+                    }
                     rate, cpu = measure(url, h, args.seconds, groups)
                 rates[processes].append(rate)
                 cpus[processes].append(cpu)

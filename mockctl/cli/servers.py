@@ -376,25 +376,28 @@ def workhorse(
         str | None,
         typer.Option(help="The admin token Rails behind it uses (MOCKCOORD_ADMIN_TOKEN); checked, not sent."),
     ] = None,
+    processes: Annotated[int, typer.Option(min=1, help="Workhorse processes on the port.")] = 1,
 ) -> None:
     """Start Workhorse alone, in front of a Rails started elsewhere.
 
     Workhorse proxies ``/-/mock/*`` to Rails, so binding beyond loopback is refused, as for
     ``serve`` and ``rails``, unless the admin token in force is not the default one.
     """
-    from mockctl.workhorse import run
+    from mockctl.workhorse import run, run_processes
     from workhorse.config import WorkhorseSettings
 
     refuse_unsafe_bind(build_settings(host=host, admin_token=admin_token))
-    run(
-        WorkhorseSettings(
-            listen_host=host,
-            listen_port=port,
-            rails_url=rails_url,
-            secret_file=secret_file,
-            client_max_body_size=client_max_body_size,
-        )
+    settings = WorkhorseSettings(
+        listen_host=host,
+        listen_port=port,
+        rails_url=rails_url,
+        secret_file=secret_file,
+        client_max_body_size=client_max_body_size,
     )
+    if processes == 1:
+        run(settings)
+    else:
+        run_processes(settings, processes)
 
 
 def worker(
