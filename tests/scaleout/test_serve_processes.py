@@ -208,15 +208,16 @@ async def test_a_killed_workhorse_process_is_survived_and_restarted(served: Serv
     assert second in now and first not in now and len(now) == 2
 
 
-def test_several_rails_processes_on_sqlite_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("command", "option"), [("serve", "--rails-processes"), ("rails", "--processes")])
+def test_several_rails_processes_on_sqlite_are_refused(tmp_path: Path, command: str, option: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--rails-processes", "2", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "app", command, option, "2", "--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "500", "MOCKCOORD_DATABASE_URL": ""},
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stdout.startswith("--rails-processes 2 needs PostgreSQL (--database-url postgresql+asyncpg://...)")
+    assert result.stdout.startswith(f"{option} 2 needs PostgreSQL (--database-url postgresql+asyncpg://...)")
     assert "SQLite locks its whole file" in result.stdout
     assert not (tmp_path / "mockcoord.sqlite3").exists()  # refused before anything started
