@@ -8,6 +8,7 @@ front-door socket serve holds (``mockctl.children``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
@@ -57,17 +58,25 @@ async def start_workhorse(settings: Settings, listener: socket.socket) -> Proces
 
 
 async def wait_ready(proc: Process, url: str, within: float = 30) -> None:
-    """Until a request through the front door reaches Rails; fail fast if Workhorse exits.
-    With several Workhorse processes a sibling may answer first: the port serves either way."""
-    deadline = asyncio.get_running_loop().time() + within
-    async with httpx.AsyncClient(timeout=2) as client:
-        while asyncio.get_running_loop().time() < deadline:
-            if proc.returncode is not None:
-                raise RuntimeError(f"Workhorse {exit_reason(proc.returncode)}")
-            try:
-                if (await client.get(f"{url}/-/health")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"Workhorse did not answer at {url} within {within:.0f}s")
+    """Until a request through the front door reaches Rails; fail as soon as Workhorse exits (a
+    request may sit in serve's socket with no process to accept it). With several Workhorse
+    processes a sibling may answer first: the port serves either way."""
+
+    async def answered() -> None:
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{url}/-/health")).status_code == 200:
+                        return
+                await asyncio.sleep(0.05)
+
+    serving, exited = asyncio.create_task(answered()), asyncio.create_task(proc.wait())
+    try:
+        done, _ = await asyncio.wait({serving, exited}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        serving.cancel()
+        exited.cancel()
+    if exited in done:
+        raise RuntimeError(f"Workhorse {exit_reason(exited.result())}")
+    if serving not in done:
+        raise RuntimeError(f"Workhorse did not answer at {url} within {within:.0f}s")
