@@ -110,7 +110,7 @@ def plural(count: int, what: str) -> str:
 
 
 def say(message: str) -> None:
-    """What serve tells of Workhorse's exits and restarts."""
+    """What serve tells of its child processes' exits and restarts."""
     console.print(message, style="yellow", markup=False)
 
 
