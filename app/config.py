@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     workhorse_port: int = 3000
     rails_port: int = 3001
     s3_port: int = 3002
+    rails_processes: int = Field(
+        default=1, ge=1, description="Rails processes on the one Rails port (Puma's workers); over 1 needs PostgreSQL"
+    )
+    workhorse_processes: int = Field(default=1, ge=1, description="Workhorse processes on the one front-door port")
     admin_token: str = DEFAULT_ADMIN_TOKEN
     workhorse_secret_file: Path | None = None
     object_store: ObjectStore = Field(default_factory=ObjectStore)

@@ -108,11 +108,15 @@ def rails_env(tmp: Path, s3: str, db: str, check_exists: bool) -> dict[str, str]
 
 
 @contextmanager
-def mockcoord_rails(tmp: Path, s3: str, db: str, check_exists: bool) -> Iterator[tuple[str, dict[str, str]]]:
+def mockcoord_rails(
+    tmp: Path, s3: str, db: str, check_exists: bool, processes: int = 1
+) -> Iterator[tuple[str, dict[str, str], subprocess.Popen[bytes]]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = rails_env(tmp, s3, db, check_exists)
-    with process([sys.executable, "-m", "app", "rails", "--port", str(port)], env):
+    with process(
+        [sys.executable, "-m", "app", "rails", "--port", str(port), "--processes", str(processes)], env
+    ) as proc:
         wait_http(f"{base}/-/health")
         httpx.post(f"{base}/-/mock/reset", headers={"PRIVATE-TOKEN": ADMIN}).raise_for_status()
         seeded = httpx.post(f"{base}/-/mock/seed", json=SCENARIO, headers={"PRIVATE-TOKEN": ADMIN}).json()
@@ -120,7 +124,7 @@ def mockcoord_rails(tmp: Path, s3: str, db: str, check_exists: bool) -> Iterator
         test = next(j for j in seeded["jobs"] if j["name"] == "test")
         url = f"{base}/api/v4/jobs/{build['id']}/artifacts?direct_download=true"
         assert httpx.get(url, headers={"JOB-TOKEN": test["token"]}).status_code == 302
-        yield url, {"JOB-TOKEN": test["token"]}
+        yield url, {"JOB-TOKEN": test["token"]}, proc
 
 
 @contextmanager
@@ -170,7 +174,7 @@ def bench_decision(rounds: int, seconds: int, with_pg: bool) -> dict[str, list[f
                     with bare_route(s3, "bare", "x/artifacts.zip") as url:
                         rate = wrk(url, seconds, {})
                 else:
-                    with mockcoord_rails(Path(tmp) / f"d{r}", s3, db, check) as (url, headers):
+                    with mockcoord_rails(Path(tmp) / f"d{r}", s3, db, check) as (url, headers, _proc):
                         rate = wrk(url, seconds, headers)
                 results.setdefault(name, []).append(rate)
                 print(f"  round {r + 1} {name}: {rate:,.0f} req/s", flush=True)
@@ -219,7 +223,7 @@ def bench_reset(db: str, runs: int) -> list[float]:
     ):
         s3 = f"http://127.0.0.1:{port}"
         wait_http(s3)
-        with mockcoord_rails(Path(tmp), s3, db, True) as (url, _headers):
+        with mockcoord_rails(Path(tmp), s3, db, True) as (url, _headers, _proc):
             base = url.split("/api/")[0]
             times = []
             for _ in range(runs):  # the scenario is loaded: reset it, then load it again

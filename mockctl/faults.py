@@ -125,38 +125,42 @@ class FaultRegistry:
     """The rules of one process, in the order they were added; the first that fires wins."""
 
     def __init__(self) -> None:
-        self.rules: list[FaultRule] = []
+        self._rules: list[FaultRule] = []
         self._ids = itertools.count(1)
+
+    @property
+    def rules(self) -> list[FaultRule]:
+        return self._rules
 
     def add(self, rule: FaultRule) -> FaultRule:
         rule.id = rule.id or f"f{next(self._ids)}"
-        self.rules.append(rule)
+        self._rules.append(rule)
         return rule
 
     def remove(self, rule_id: str) -> bool:
-        before = len(self.rules)
-        self.rules = [r for r in self.rules if r.id != rule_id]
-        return len(self.rules) != before
+        before = len(self._rules)
+        self._rules = [r for r in self._rules if r.id != rule_id]
+        return len(self._rules) != before
 
     def clear(self) -> None:
-        self.rules.clear()
+        self._rules = []
 
     def replace(self, rules: Iterable[FaultRule]) -> None:
-        self.rules = list(rules)
+        self._rules = list(rules)
 
     def of(self, component: str) -> list[FaultRule]:
         return [r for r in self.rules if r.component == component]
 
     def fire(self, component: str, method: str, path: str, headers: Mapping[str, str]) -> FaultRule | None:
         """The rule that applies to this request now, counting it (``times``, ``hits``)."""
-        for rule in self.rules:
+        for rule in self._rules:
             if rule.component != component or not rule.matches(method, path, headers):
                 continue
             if rule.probability < 1 and random.random() >= rule.probability:  # noqa: S311 - not security
                 continue
             rule.hits += 1
             if rule.times is not None and rule.hits >= rule.times:
-                self.rules.remove(rule)
+                self._rules.remove(rule)
             return rule
         return None
 

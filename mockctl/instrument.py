@@ -24,6 +24,7 @@ from mockctl.embedded_s3 import EmbeddedS3, embedded_s3_host
 from mockctl.faults import FaultRegistry
 from mockctl.journal import Journal
 from mockctl.journal_middleware import JournalMiddleware
+from mockctl.shared_faults import SharedFaultRegistry, rails_faults_file
 from mockctl.storage_faults import FaultyStore
 from mockctl.storage_journal import JournaledStore
 
@@ -33,7 +34,8 @@ DOOR_PREFIX = "/-/mock/object-storage/"  # mockctl.api.object_storage_door serve
 class RailsInstrument(Instrument):
     def __init__(self, settings: Settings) -> None:
         self.journal = Journal(settings.journal_limit)
-        self.faults = FaultRegistry()
+        shared = rails_faults_file(settings)
+        self.faults = FaultRegistry() if shared is None else SharedFaultRegistry(shared)
         self.embedded_s3: EmbeddedS3 | None = None
         self.settings = settings
         self.secret = b""  # the Workhorse secret signs the door's URLs, as the store's key signs its own

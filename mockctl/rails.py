@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.main import create_app as create_rails
+from mockctl import shared_state
 from mockctl.api import ci_config, features, housekeeping, mock, object_storage_door, workers
 from mockctl.asgi import apply as apply_fault
 from mockctl.instrument import DOOR_PREFIX, RailsInstrument
@@ -47,6 +48,20 @@ class FaultMiddleware:
         await self.app(scope, receive, send)
 
 
+class SharedStateMiddleware:
+    """Several Rails processes: the clock or release a sibling's control plane moved, in force
+    here before the next request (``shared_state.Watch``)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.watch = shared_state.Watch(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.watch.catch_up(scope["app"].state.mockcoord)
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     rails_instrument = RailsInstrument(settings)
@@ -57,5 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(workers.router)
     app.include_router(housekeeping.router)
     app.include_router(features.router)
+    if settings.rails_processes > 1:
+        app.add_middleware(SharedStateMiddleware, settings=settings)
     app.add_middleware(FaultMiddleware, instrument=rails_instrument)  # outermost: before any other middleware
     return app

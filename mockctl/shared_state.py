@@ -11,6 +11,11 @@ means real time and the release of ``Settings.gitlab_version``.
 
 The offset is kept, not the time: each process adds it to its own real clock, as the clock
 moved in one process does.
+
+Several Rails processes on one machine (``--rails-processes``) learn of a change from a stamp
+file in the data directory, rewritten after each change: ``Watch`` looks at it (one ``stat``)
+before each request and loads the values again when it moved. A Rails process on another
+machine loads them when it starts only.
 """
 
 from __future__ import annotations
@@ -18,15 +23,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel, col, select
 
 from app import clock
+from app.config import Settings
 from app.lib import gitlab_version
 from app.lib.exclusive_lease import redis_client
 from app.state import AppState
+from mockctl import file_stamp
 
 REDIS_KEY = "mockcoord:instrument"
 CLOCK_OFFSET = "clock_offset_us"
@@ -51,7 +59,16 @@ def _lock() -> asyncio.Lock:
     return _locks.setdefault(id(loop), asyncio.Lock())
 
 
+def _stamp(settings: Settings) -> Path:
+    return settings.data_dir.resolve() / "instrument" / "shared_state.stamp"
+
+
 async def _write(state: AppState, values: dict[str, str | None]) -> None:
+    await _store(state, values)
+    file_stamp.replace(_stamp(state.settings), "")  # a new file each time: its identity changes
+
+
+async def _store(state: AppState, values: dict[str, str | None]) -> None:
     if state.settings.redis_url:
         redis = redis_client(state.settings.redis_url)
         if present := {k: v for k, v in values.items() if v is not None}:
@@ -109,3 +126,16 @@ async def load(state: AppState) -> None:
         values = await _read(state)
         clock.set_offset(timedelta(microseconds=int(values.get(CLOCK_OFFSET) or 0)))
         gitlab_version.configure(values.get(GITLAB_VERSION) or state.settings.gitlab_version)
+
+
+class Watch:
+    """One Rails process among several: before a request, what a sibling's control plane set."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = _stamp(settings)
+        self.seen = file_stamp.identity(self.path)
+
+    async def catch_up(self, state: AppState) -> None:
+        if (now := file_stamp.identity(self.path)) != self.seen:
+            self.seen = now
+            await load(state)

@@ -6,28 +6,37 @@ is plain Workhorse, without either. Settings come from ``MOCKCOORD_WORKHORSE_*``
 Workhorse.
 """
 
+import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 from mockctl.asgi import apply
 from mockctl.faults import SYNC_HEADER, FaultRegistry, InjectedCut, decode_rules, storage_fault
+from mockctl.shared_faults import SharedFaultRegistry
 from mockctl.workhorse_journal import CLEARING, FLOWS_PREFIX, JOURNAL_HEADER, REQUESTS_PATH, Journal
+from workhorse import heap
 from workhorse.__main__ import run as run_plain
+from workhorse.__main__ import uvicorn_options
 from workhorse.app import Workhorse
 from workhorse.app import create_app as create_plain_app
 from workhorse.config import WorkhorseSettings
 from workhorse.httpio import Headers, Receive, Request, Send
 from workhorse.instrumentation import Instrument, Serve, StorageAnswer, StorageCut
 
+SETTINGS_VAR = "MOCKCOORD_WORKHORSE_PROCESS_SETTINGS"  # run_processes hands its workers their settings
+
 
 class MockInstrument(Instrument):
     """The ``workhorse`` and ``storage`` rules Rails hands over, and Workhorse's part of the journal."""
 
-    def __init__(self, journal_limit: int) -> None:
+    def __init__(self, journal_limit: int, faults_file: Path | None = None) -> None:
         self.journal = Journal(journal_limit)
-        self.faults = FaultRegistry()
+        self.faults = FaultRegistry() if faults_file is None else SharedFaultRegistry(faults_file)
 
     async def front_door(self, scope: dict[str, Any], receive: Receive, send: Send, serve: Serve) -> None:
         rule = None
@@ -96,12 +105,27 @@ class MockInstrument(Instrument):
 
 def create_app(settings: WorkhorseSettings) -> Workhorse:
     """Workhorse with mockcoord's instrument: what ``mockcoord serve`` puts at the front door."""
-    return create_plain_app(settings, MockInstrument(settings.journal_limit))
+    return create_plain_app(settings, MockInstrument(settings.journal_limit, settings.faults_file))
 
 
 def run(settings: WorkhorseSettings) -> None:
     """Serve the instrumented Workhorse until interrupted, as ``python -m workhorse`` serves plain Workhorse."""
-    run_plain(settings, MockInstrument(settings.journal_limit))
+    run_plain(settings, MockInstrument(settings.journal_limit, settings.faults_file))
+
+
+def create_from_env() -> Workhorse:
+    """The factory each of uvicorn's workers calls (``mockcoord workhorse --processes``)."""
+    heap.limit_arenas()
+    return create_app(WorkhorseSettings.model_validate_json(os.environ[SETTINGS_VAR]))
+
+
+def run_processes(settings: WorkhorseSettings, processes: int) -> None:
+    """uvicorn's own workers on one socket (restarted when one dies), sharing the fault rules
+    Rails hands any of them through a file of their own."""
+    with tempfile.TemporaryDirectory(prefix="mockcoord-workhorse-") as shared:
+        settings = settings.model_copy(update={"faults_file": Path(shared) / "faults.json"})
+        os.environ[SETTINGS_VAR] = settings.model_dump_json()
+        uvicorn.run(f"{__name__}:create_from_env", factory=True, workers=processes, **uvicorn_options(settings))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ class WorkhorseSettings(BaseSettings):
 
     listen_host: str = "127.0.0.1"
     listen_port: int = 3000
+    # A listening socket inherited from the process that started this one (several Workhorse
+    # processes on one port): serve on it instead of binding listen_host:listen_port.
+    listen_fd: int | None = None
     rails_url: str = "http://127.0.0.1:3001"
     # GitLab's .gitlab_workhorse_secret: base64 of 32 random bytes, shared with Rails.
     secret_file: Path = Path(".gitlab_workhorse_secret")
@@ -25,3 +28,6 @@ class WorkhorseSettings(BaseSettings):
     # Read only by mockcoord's instrument (mockctl.workhorse), not by Workhorse: entries its
     # request journal keeps in memory (0 = off). Here so one MOCKCOORD_WORKHORSE_* set configures both.
     journal_limit: int = 10_000
+    # Read only by mockcoord's instrument: a file the Workhorse processes of one front door share
+    # the fault rules Rails hands over through (unset: each keeps its own).
+    faults_file: Path | None = None

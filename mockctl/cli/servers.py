@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -41,12 +41,28 @@ if TYPE_CHECKING:
     from mockctl.seed.scenario import Scenario
 
 
+def processes_opt(flag: str) -> Any:
+    return typer.Option(
+        flag,
+        min=1,
+        help="Rails processes on the Rails port; over 1 needs PostgreSQL (MOCKCOORD_RAILS_PROCESSES).",
+        show_default=setting_default("rails_processes"),
+    )
+
+
+RailsProcessesOpt = Annotated[int | None, processes_opt("--rails-processes")]
+
+
 def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started: float) -> None:
     from mockctl.instrument import instrument
 
     settings = state.settings
     console.print(f"[bold green]mockcoord is ready[/bold green] in {time.monotonic() - started:.2f}s")
     console.print(f"  coordinator   {base_url}   (Workhorse; Rails behind it on 127.0.0.1:{settings.rails_port})")
+    console.print(
+        f"  processes     {plural(settings.workhorse_processes, 'Workhorse process')}, "
+        f"{plural(settings.rails_processes, 'Rails process')}"
+    )
     embedded = " (embedded, in memory: each start begins empty)" if instrument(state).embedded_s3 else ""
     storage = (
         f"S3 {settings.object_store.connection.endpoint} bucket {settings.object_store.artifacts_bucket}{embedded}"
@@ -89,8 +105,12 @@ def print_banner(state: AppState, base_url: str, demo: DemoInfo | None, started:
     )
 
 
+def plural(count: int, what: str) -> str:
+    return f"{count} {what}{'es' if count != 1 else ''}"
+
+
 def say(message: str) -> None:
-    """What serve tells of Workhorse's exits and restarts."""
+    """What serve tells of its child processes' exits and restarts."""
     console.print(message, style="yellow", markup=False)
 
 
@@ -109,6 +129,16 @@ def serve(
         typer.Option(help="Rails port (MOCKCOORD_RAILS_PORT).", show_default=setting_default("rails_port")),
     ] = None,
     s3_port: S3PortOpt = None,
+    workhorse_processes: Annotated[
+        int | None,
+        typer.Option(
+            "--workhorse-processes",
+            min=1,
+            help="Workhorse processes on the front-door port (MOCKCOORD_WORKHORSE_PROCESSES).",
+            show_default=setting_default("workhorse_processes"),
+        ),
+    ] = None,
+    rails_processes: RailsProcessesOpt = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
     redis_url: RedisOpt = None,
@@ -144,6 +174,8 @@ def serve(
         workhorse_port=port,
         rails_port=rails_port,
         s3_port=s3_port,
+        workhorse_processes=workhorse_processes,
+        rails_processes=rails_processes,
         data_dir=data_dir,
         database_url=database_url,
         storage=storage,
@@ -157,9 +189,25 @@ def serve(
     )
     refuse_unsafe_bind(settings)
     loaded = _read_scenario(scenario) if scenario is not None else None
+    check_processes(settings, "--rails-processes")
     check_database(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings, loaded, demo))
+
+
+def check_processes(settings: Settings, option: str) -> None:
+    """Several Rails processes on SQLite: one line and exit 2 before anything starts."""
+    from sqlalchemy.engine import make_url
+
+    if settings.rails_processes > 1 and make_url(settings.resolved_database_url).get_backend_name() == "sqlite":
+        console.print(
+            f"{option} {settings.rails_processes} needs PostgreSQL (--database-url postgresql+asyncpg://...): "
+            "SQLite locks its whole file for each write, so processes writing at once fail with 'database is "
+            "locked', and the state Rails processes share (leases, cron fire times, the mock clock) lives there",
+            style="red",
+            markup=False,
+        )
+        raise typer.Exit(2)
 
 
 def check_database(settings: Settings) -> None:
@@ -234,37 +282,85 @@ def rails(
         int | None,
         typer.Option("--port", help="Port (MOCKCOORD_RAILS_PORT).", show_default=setting_default("rails_port")),
     ] = None,
+    processes: Annotated[int | None, processes_opt("--processes")] = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
     redis_url: RedisOpt = None,
+    storage: StorageOpt = None,
+    s3_endpoint: S3EndpointOpt = None,
+    s3_region: S3RegionOpt = None,
+    bucket: BucketOpt = None,
+    path_style: PathStyleOpt = None,
     gitlab_version: GitlabVersionOpt = None,
 ) -> None:
     """Start the Rails layer alone (several can share one PostgreSQL and one bucket).
 
     Puma's part only: no cron schedule; run `mockcoord worker` beside it."""
-    import uvicorn
-
-    from mockctl.rails import create_app
-    from mockctl.tokens import mask_access_log
-
+    check_storage(storage)
     settings = build_settings(
         host=host,
         rails_port=port,
+        rails_processes=processes,
         data_dir=data_dir,
         database_url=database_url,
         redis_url=redis_url,
+        storage=storage,
+        endpoint=s3_endpoint,
+        region=s3_region,
+        bucket=bucket,
+        path_style=path_style,
         gitlab_version=gitlab_version,
     )
     refuse_unsafe_bind(settings)
+    check_processes(settings, "--processes")
+    if settings.rails_processes > 1 and settings.embedded_s3:
+        console.print(
+            "--processes needs a bucket every process reaches: --s3-endpoint URL, or --storage local "
+            "(the embedded S3 keeps its objects in one process's memory)",
+            style="red",
+            markup=False,
+        )
+        raise typer.Exit(2)
     check_database(settings)
+    _run_rails(settings)
+
+
+async def _prepare(settings: Settings) -> None:
+    """Tables and the administrator made once, before the workers start (GitLab's ``db:migrate``
+    before Puma's workers): workers starting side by side on an empty database would race to
+    create them."""
+    from app.main import start, stop
+    from mockctl.instrument import RailsInstrument
+
+    await stop(await start(settings, RailsInstrument(settings)))
+
+
+def _run_rails(settings: Settings) -> None:
+    """One process, or uvicorn's own workers on one socket (each builds the app from the settings
+    handed over in its environment; uvicorn restarts a worker that dies)."""
+    import os
+
+    import uvicorn
+
+    from mockctl import rails_process, shared_faults
+    from mockctl.rails import create_app
+    from mockctl.tokens import mask_access_log
+
     mask_access_log()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.rails_port,
-        log_level=settings.log_level,
-        server_header=False,
-    )
+    where = {
+        "host": settings.host,
+        "port": settings.rails_port,
+        "log_level": settings.log_level,
+        "server_header": False,
+    }
+    if settings.rails_processes == 1:
+        uvicorn.run(create_app(settings), **where)
+        return
+    if (faults := shared_faults.rails_faults_file(settings)) is not None:
+        shared_faults.forget(faults)
+    asyncio.run(_prepare(settings))
+    os.environ.update(rails_process.handed_over(settings))
+    uvicorn.run(f"{rails_process.__name__}:create_app", factory=True, workers=settings.rails_processes, **where)
 
 
 def workhorse(
@@ -280,25 +376,28 @@ def workhorse(
         str | None,
         typer.Option(help="The admin token Rails behind it uses (MOCKCOORD_ADMIN_TOKEN); checked, not sent."),
     ] = None,
+    processes: Annotated[int, typer.Option(min=1, help="Workhorse processes on the port.")] = 1,
 ) -> None:
     """Start Workhorse alone, in front of a Rails started elsewhere.
 
     Workhorse proxies ``/-/mock/*`` to Rails, so binding beyond loopback is refused, as for
     ``serve`` and ``rails``, unless the admin token in force is not the default one.
     """
-    from mockctl.workhorse import run
+    from mockctl.workhorse import run, run_processes
     from workhorse.config import WorkhorseSettings
 
     refuse_unsafe_bind(build_settings(host=host, admin_token=admin_token))
-    run(
-        WorkhorseSettings(
-            listen_host=host,
-            listen_port=port,
-            rails_url=rails_url,
-            secret_file=secret_file,
-            client_max_body_size=client_max_body_size,
-        )
+    settings = WorkhorseSettings(
+        listen_host=host,
+        listen_port=port,
+        rails_url=rails_url,
+        secret_file=secret_file,
+        client_max_body_size=client_max_body_size,
     )
+    if processes == 1:
+        run(settings)
+    else:
+        run_processes(settings, processes)
 
 
 def worker(

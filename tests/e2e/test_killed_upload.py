@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from app import clock
-from mockctl.front_door import start_workhorse, stop_workhorse, wait_ready
+from mockctl.children import listen, stop
+from mockctl.front_door import start_workhorse, wait_ready
 from mockctl.ports import free_port
 from mockctl.reset import reset
 from tests.conftest import ADMIN_TOKEN, Coordinator
@@ -45,7 +46,8 @@ async def kill_workhorse_mid_upload(c: Coordinator) -> None:
     rails_port = int(c.url.rsplit(":", 1)[1])
     settings = c.settings.model_copy(update={"rails_port": rails_port, "workhorse_port": free_port()})
     test = job(await c.seed(pipeline_scenario()), "test")
-    proc = await start_workhorse(settings)
+    front = listen(settings.host, settings.workhorse_port)
+    proc = await start_workhorse(settings, front)
     try:
         url = f"http://127.0.0.1:{settings.workhorse_port}"
         await wait_ready(proc, url)
@@ -70,7 +72,8 @@ async def kill_workhorse_mid_upload(c: Coordinator) -> None:
             with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                 await upload
     finally:
-        await stop_workhorse(proc)
+        await stop(proc)
+        front.close()
 
 
 @pytest.mark.parametrize("cleanup", ["worker", "reset"])

@@ -42,7 +42,7 @@ async def test_a_killed_workhorse_fails_readiness_until_it_is_back(tmp_path: Pat
     rails = f"http://127.0.0.1:{settings.rails_port}"
     async with running_stack(settings, say=said.append) as stack, httpx.AsyncClient(timeout=10) as client:
         assert (await readiness_until(client, rails, 200))["workhorse_check"] == [{"status": "ok"}]
-        killed = stack.workhorse.proc
+        killed = stack.workhorses[0].proc
         assert killed is not None
         killed.kill()
 
@@ -53,7 +53,7 @@ async def test_a_killed_workhorse_fails_readiness_until_it_is_back(tmp_path: Pat
 
         assert (await readiness_until(client, rails, 200))["workhorse_check"] == [{"status": "ok"}]
         assert (await client.get(f"{stack.url}/-/health")).text == "GitLab OK"
-        back = stack.workhorse.proc
+        back = stack.workhorses[0].proc
         assert back is not None and back.pid != killed.pid
     assert said[0].startswith(f"Workhorse (pid {killed.pid}) was killed by signal SIGKILL; restarting it in ")
     assert said[1] == f"Workhorse is back (pid {back.pid})"
@@ -66,8 +66,8 @@ async def test_a_workhorse_that_dies_at_once_is_given_up(tmp_path: Path, monkeyp
     with pytest.raises(RuntimeError, match=r"exited with status 1: 5 exits in a row .* giving up") as gave_up:
         async with running_stack(settings, say=said.append) as stack:
             settings.secret_file.unlink()  # every new Workhorse now stops at start
-            assert stack.workhorse.proc is not None
-            stack.workhorse.proc.kill()
+            assert stack.workhorses[0].proc is not None
+            stack.workhorses[0].proc.kill()
             await stack.wait()
     assert "restarting Workhorse failed: Workhorse exited with status 1" in str(gave_up.value)
     assert len(said) == supervisor.GIVE_UP_AFTER - 1 and "Workhorse is back" not in " ".join(said)
