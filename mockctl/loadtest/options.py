@@ -73,3 +73,11 @@ class LoadOptions:
     @property
     def modes(self) -> list[str]:
         return ["direct", "proxy"] if self.mode == "compare" else [self.mode]
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``2m``, ``1h`` or plain seconds, as Locust's ``--run-time`` takes them."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise OptionError(f"--duration {text!r}: give seconds, or a number with s, m or h (e.g. 30s, 2m)")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
