@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +62,7 @@ def installed_fault(target: Target, rule: dict[str, Any] | None) -> Iterator[dic
         httpx.delete(f"{target.url}/-/mock/faults/{added['id']}", headers=headers, timeout=30)
 
 
-def _seed(options: LoadOptions, target: Target, console: Console) -> Plan:
+def seed(options: LoadOptions, target: Target, console: Console) -> Plan:
     uploads = options.modes == ["upload"]
     total = 0 if uploads else options.objects * options.artifact_size
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True), TimeElapsedColumn())
@@ -114,28 +114,17 @@ def _run_mode(mode: str, options: LoadOptions, plan: Plan, target: Target, conso
     return mode_figures(lines) | {"processes": processes}
 
 
-def run_load(options: LoadOptions, console: Console) -> dict[str, Any]:
-    """Raises ``OptionError`` / ``TargetError`` (a bad option or coordinator: exit 2) and
-    ``RuntimeError`` (the run itself failed: exit 1)."""
-    options.out.mkdir(parents=True, exist_ok=True)
-    given = options.url is not None and options.admin_token is not None
-    if given:
-        check_target(options.url, options.admin_token)  # type: ignore[arg-type]
-        stack = nullcontext(Target(options.url.rstrip("/"), options.admin_token))  # type: ignore[union-attr,arg-type]
-    else:
-        console.print("starting object storage, Rails and Workhorse on free ports")
-        stack = local_stack(options.out / "stack")
+def load(options: LoadOptions, target: Target, plan: Plan, console: Console, started_here: bool) -> dict[str, Any]:
+    """The modes run on a seeded coordinator with the fault in force; the reports written."""
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    with stack as target:
-        plan = _seed(options, target, console)
-        console.print(f"seeded {len(plan.objects)} object(s) of {options.artifact_size:,} bytes at {target.url}")
-        with installed_fault(target, options.fault) as fault:
-            modes = {mode: _run_mode(mode, options, plan, target, console) for mode in options.modes}
+    options.out.mkdir(parents=True, exist_ok=True)
+    with installed_fault(target, options.fault) as fault:
+        modes = {mode: _run_mode(mode, options, plan, target, console) for mode in options.modes}
     report = {
         "mockcoord_loadtest": 1,
         "started": started,
         "options": {k: str(v) if k == "out" else v for k, v in vars(options).items() if k != "admin_token"},
-        "target": {"url": target.url, "started_here": not given, "processes": target.processes},
+        "target": {"url": target.url, "started_here": started_here, "processes": target.processes},
         "fault": fault,
         "modes": modes,
         "compare": compare_figures(modes["direct"], modes["proxy"]) if options.mode == "compare" else None,
@@ -143,3 +132,19 @@ def run_load(options: LoadOptions, console: Console) -> dict[str, Any]:
     (options.out / "report.json").write_text(json.dumps(report, indent=1))
     (options.out / "report.html").write_text(render(report))
     return report
+
+
+def run_load(options: LoadOptions, console: Console) -> dict[str, Any]:
+    """The coordinator (``--url``, or one started here), seeded, then ``load``. Raises
+    ``OptionError`` / ``TargetError`` (a bad option or coordinator: exit 2) and ``RuntimeError``
+    (the run itself failed: exit 1)."""
+    if options.url is not None and options.admin_token is not None:
+        check_target(options.url, options.admin_token)
+        stack: AbstractContextManager[Target] = nullcontext(Target(options.url.rstrip("/"), options.admin_token))
+    else:
+        console.print("starting object storage, Rails and Workhorse on free ports")
+        stack = local_stack(options.out / "stack")
+    with stack as target:
+        plan = seed(options, target, console)
+        console.print(f"seeded {len(plan.objects)} object(s) of {options.artifact_size:,} bytes at {target.url}")
+        return load(options, target, plan, console, started_here=options.url is None)

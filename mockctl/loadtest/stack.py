@@ -30,6 +30,7 @@ class Target:
     url: str
     admin_token: str
     processes: dict[str, int] = field(default_factory=dict)  # workhorse / rails / object store -> pid
+    object_store: str = ""  # the S3 endpoint of a stack started here
 
 
 def check_target(url: str, admin_token: str) -> None:
@@ -102,6 +103,7 @@ def local_stack(work: Path) -> Iterator[Target]:
                 f"http://127.0.0.1:{port}",
                 ADMIN_TOKEN,
                 processes | {"rails": serve.pid, "object store": store.pid},
+                f"http://127.0.0.1:{s3_port}",
             )
         finally:
             _stop(serve)
