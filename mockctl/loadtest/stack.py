@@ -45,15 +45,19 @@ def check_target(url: str, admin_token: str) -> None:
         raise TargetError(f"--url {url}: /-/mock/faults answered {res.status_code}; is it a mockcoord coordinator?")
 
 
-def _wait_line(proc: subprocess.Popen[str], want: str, what: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def _start(args: list[str], log: Path, ready: str, what: str) -> subprocess.Popen[str]:
+    """A process of the stack, once it has printed ``ready`` (its stderr in ``log``)."""
+    env = {**os.environ, "MOCKCOORD_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env)
     assert proc.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
-        if want in line:
-            return
+        if ready in line:
+            return proc
         if not line and proc.poll() is not None:
             break
+    _stop(proc)
     raise TargetError(f"{what} did not start (see {log})")
 
 
@@ -72,31 +76,16 @@ def local_stack(work: Path) -> Iterator[Target]:
     """moto in its own process, then ``mockcoord serve`` (Rails; Workhorse its child) against it."""
     work.mkdir(parents=True, exist_ok=True)
     s3_port, port, rails_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "MOCKCOORD_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"}
-    store_log = work / "object-store.log"
-    store = subprocess.Popen(
-        [sys.executable, "-m", "mockctl.loadtest.object_store", str(s3_port)],
-        stdout=subprocess.PIPE,
-        stderr=store_log.open("w"),
-        text=True,
-        env=env,
-    )
+    store_args = [sys.executable, "-m", "mockctl.loadtest.object_store", str(s3_port)]
+    store = _start(store_args, work / "object-store.log", "ready", "the object store")
     try:
-        _wait_line(store, "ready", "the object store", store_log)
-        serve_log = work / "serve.log"
-        serve = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "app", "serve", "--no-demo", "--no-cron", "--log-level", "warning"),
-                *("--port", str(port), "--rails-port", str(rails_port), "--data-dir", str(work / "data")),
-                *("--s3-endpoint", f"http://127.0.0.1:{s3_port}", "--path-style"),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=serve_log.open("w"),
-            text=True,
-            env=env,
-        )
+        serve_args = [
+            *(sys.executable, "-m", "app", "serve", "--no-demo", "--no-cron", "--log-level", "warning"),
+            *("--port", str(port), "--rails-port", str(rails_port), "--data-dir", str(work / "data")),
+            *("--s3-endpoint", f"http://127.0.0.1:{s3_port}", "--path-style"),
+        ]
+        serve = _start(serve_args, work / "serve.log", "mockcoord is ready", "mockcoord serve")
         try:
-            _wait_line(serve, "mockcoord is ready", "mockcoord serve", serve_log)
             children = psutil.Process(serve.pid).children()
             processes = {"workhorse": children[0].pid} if children else {}
             yield Target(

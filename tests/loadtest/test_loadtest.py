@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from rich.console import Console
@@ -21,6 +20,7 @@ from mockctl.loadtest.options import LoadOptions
 from mockctl.loadtest.run import load, seed
 from mockctl.loadtest.stack import Target, local_stack
 from mockctl.ports import free_port
+from tests.rails.test_embedded_s3 import s3_client
 
 SIZE = 1 << 20
 SHORT = ("--users", "2", "--duration", "1s", "--artifact-size", "1MiB")
@@ -88,13 +88,7 @@ def test_a_wrong_byte_in_the_store_is_a_verify_failure(stack: Target, tmp_path: 
     options = LoadOptions("direct", 1, 10, 1, size, 1, 0, tmp_path)
     console = Console(quiet=True)
     plan = seed(options, stack, console)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.object_store,
-        aws_access_key_id="mockcoord",
-        aws_secret_access_key="mockcoord-secret",
-        region_name="us-east-1",
-    )
+    s3 = s3_client(stack.object_store)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="artifacts")["Contents"] if o["Size"] == size]
     assert len(keys) == 1
     body = bytearray(s3.get_object(Bucket="artifacts", Key=keys[0])["Body"].read())
