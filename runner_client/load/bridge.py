@@ -30,30 +30,30 @@ class LoopThread:
         start_new_thread(self.loop.run_forever, ())
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop; this greenlet sleeps until it ends (gevent's ``AsyncResult``
-        is set from the loop's thread, which wakes this hub). A greenlet killed meanwhile (Locust
+        """Run ``coro`` on the loop; this greenlet sleeps until it ends. The loop's thread wakes
+        this hub through an async watcher (libev's thread-safe ``ev_async_send``), which also
+        keeps the hub alive meanwhile: with every greenlet waiting here and no timer pending, an
+        ``AsyncResult`` alone would end in ``LoopExit``. A greenlet killed meanwhile (Locust
         stopping its users) cancels the coroutine."""
-        result: gevent.event.AsyncResult = gevent.event.AsyncResult()
-        tasks: list[asyncio.Task[T]] = []
-
-        def settle(task: asyncio.Task[T]) -> None:
-            if task.cancelled():
-                result.set_exception(asyncio.CancelledError())
-            elif (exc := task.exception()) is not None:
-                result.set_exception(exc)
-            else:
-                result.set(task.result())
+        outcome: list[asyncio.Task[T]] = []
+        watcher = gevent.get_hub().loop.async_()
+        ended = gevent.event.Event()
+        watcher.start(ended.set)
 
         def start() -> None:
-            tasks.append(self.loop.create_task(coro))
-            tasks[0].add_done_callback(settle)
+            task = self.loop.create_task(coro)
+            outcome.append(task)
+            task.add_done_callback(lambda _: watcher.send())
 
         self.loop.call_soon_threadsafe(start)
         try:
-            return result.get()
+            ended.wait()
         except BaseException:
-            self.loop.call_soon_threadsafe(lambda: tasks and tasks[0].cancel())
+            self.loop.call_soon_threadsafe(lambda: outcome and outcome[0].cancel())
             raise
+        finally:
+            watcher.close()
+        return outcome[0].result()
 
 
 _shared: LoopThread | None = None
