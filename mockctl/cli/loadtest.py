@@ -33,6 +33,9 @@ def loadtest(
     admin_token: Annotated[
         str | None, typer.Option(envvar="MOCKCOORD_ADMIN_TOKEN", help="Its admin PRIVATE-TOKEN (with --url).")
     ] = None,
+    seed_only: Annotated[
+        bool, typer.Option("--seed-only", help="Seed, write plan.json to --out, and stop (for Locust by hand).")
+    ] = False,
 ) -> None:
     """Load a coordinator with runner-like Locust users; write report.json and report.html."""
     from mockctl.loadtest.options import LoadOptions, OptionError, parse_duration, parse_fault, parse_size
@@ -53,13 +56,16 @@ def loadtest(
             url=url,
             admin_token=admin_token if url else None,
         )
-        report = run_load(options, console)
+        report = run_load(options, console, seed_only)
     except (OptionError, TargetError) as exc:
         console.print(str(exc), style="red", markup=False)
         raise typer.Exit(2) from None
     except RuntimeError as exc:
         console.print(str(exc), style="red", markup=False)
         raise typer.Exit(1) from None
+    if report is None:
+        console.print(f"plan: {out / 'plan.json'} (give it to Locust as --mockcoord-plan)", markup=False)
+        return
     for name, m in report["modes"].items():
         lat = m["latency_ms"]
         console.print(

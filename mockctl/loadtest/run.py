@@ -134,10 +134,11 @@ def load(options: LoadOptions, target: Target, plan: Plan, console: Console, sta
     return report
 
 
-def run_load(options: LoadOptions, console: Console) -> dict[str, Any]:
-    """The coordinator (``--url``, or one started here), seeded, then ``load``. Raises
-    ``OptionError`` / ``TargetError`` (a bad option or coordinator: exit 2) and ``RuntimeError``
-    (the run itself failed: exit 1)."""
+def run_load(options: LoadOptions, console: Console, seed_only: bool = False) -> dict[str, Any] | None:
+    """The coordinator (``--url``, or one started here), seeded (the plan in ``plan.json``), then
+    ``load``; ``seed_only``: stop after the plan (for Locust runs spread over machines by hand).
+    Raises ``OptionError`` / ``TargetError`` (a bad option or coordinator: exit 2) and
+    ``RuntimeError`` (the run itself failed: exit 1)."""
     if options.url is not None and options.admin_token is not None:
         check_target(options.url, options.admin_token)
         stack: AbstractContextManager[Target] = nullcontext(Target(options.url.rstrip("/"), options.admin_token))
@@ -147,4 +148,8 @@ def run_load(options: LoadOptions, console: Console) -> dict[str, Any]:
     with stack as target:
         plan = seed(options, target, console)
         console.print(f"seeded {len(plan.objects)} object(s) of {options.artifact_size:,} bytes at {target.url}")
+        options.out.mkdir(parents=True, exist_ok=True)
+        (options.out / "plan.json").write_text(plan.to_json())
+        if seed_only:
+            return None
         return load(options, target, plan, console, started_here=options.url is None)
