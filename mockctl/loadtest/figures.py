@@ -34,9 +34,11 @@ def histogram(values: list[float]) -> dict[str, list[float]]:
     return {"edges": [low + i * width for i in range(HISTOGRAM_BINS + 1)], "counts": counts}
 
 
-def _series(requests: list[dict[str, Any]], users: list[dict[str, Any]], t0: float, seconds: int) -> dict[str, Any]:
+def _series(requests: list[dict[str, Any]], users: list[dict[str, Any]], t0: float, wall: float) -> dict[str, Any]:
     """Per second from ``t0``: MiB/s (each verified transfer's bytes spread over its own time, as
-    they crossed the wire), latency percentiles of the requests ending that second, users."""
+    they crossed the wire; the last, partial second over its own length), latency percentiles of
+    the requests ending that second, users."""
+    seconds = max(int(math.ceil(wall)), 1)
     spread = [0.0] * seconds
     ending: list[list[float]] = [[] for _ in range(seconds)]
     for r in requests:
@@ -53,6 +55,7 @@ def _series(requests: list[dict[str, Any]], users: list[dict[str, Any]], t0: flo
         second = int(line["t"] - t0)
         if 0 <= second < seconds:
             count[second] = line["users"]
+    spread[-1] /= max(wall - (seconds - 1), 0.1)
     cuts = [percentiles(values) for values in ending]
     return {
         "t": list(range(seconds)),
@@ -101,7 +104,7 @@ def mode_figures(lines: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_ms": percentiles(times) | {"mean": sum(times) / len(times) if times else None},
         "histogram_ms": histogram(times),
         "retries": retry_figures(requests),
-        "series": _series(requests, users, t0, max(int(math.ceil(wall)), 1)),
+        "series": _series(requests, users, t0, wall),
     }
 
 

@@ -33,6 +33,7 @@ def _figure(title: str, ylabel: str, xlabel: str = "seconds") -> tuple[Figure, A
 
 
 def _legend(ax: Any) -> None:
+    ax.set_ylim(bottom=0)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
 
