@@ -72,15 +72,17 @@ def test_compare_on_a_stack_it_starts(tmp_path: Path) -> None:
     assert "<script" not in page and "src=" not in page  # self-contained: nothing fetched
 
 
-def test_upload_against_a_given_coordinator(stack: Target, tmp_path: Path) -> None:
+def test_upload_against_a_given_coordinator_with_a_locust_worker(stack: Target, tmp_path: Path) -> None:
+    """A master and one worker: the worker's records reach the master's file."""
     token = ("--url", stack.url, "--admin-token", stack.admin_token)
-    code, out = invoke("--mode", "upload", *SHORT, *token, "--out", str(tmp_path))
+    code, out = invoke("--mode", "upload", *SHORT, *token, "--locust-workers", "1", "--out", str(tmp_path))
     assert code == 0, out
     report = report_of(tmp_path)
     assert list(report["modes"]) == ["upload"]
     assert_clean_run(report["modes"]["upload"])
     assert report["compare"] is None
     assert report["target"]["started_here"] is False
+    assert json.loads((tmp_path / "plan.json").read_text())["upload_size"] == SIZE
 
 
 def test_a_wrong_byte_in_the_store_is_a_verify_failure(stack: Target, tmp_path: Path) -> None:
