@@ -21,7 +21,7 @@ from mockctl.loadtest.locust_run import LocustRun
 from mockctl.loadtest.options import LoadOptions, OptionError
 from mockctl.loadtest.sampler import Sampler
 from mockctl.loadtest.seed import seed_run
-from mockctl.loadtest.stack import Target, check_target, local_stack
+from mockctl.loadtest.stack import Target, answer_message, check_target, local_stack
 from runner_client.load.plan import Plan
 
 
@@ -54,7 +54,7 @@ def installed_fault(target: Target, rule: dict[str, Any] | None) -> Iterator[dic
     headers = {"PRIVATE-TOKEN": target.admin_token}
     res = httpx.post(f"{target.url}/-/mock/faults", json=rule, headers=headers, timeout=30)
     if res.status_code != 201:
-        raise OptionError(f"--fault: the coordinator refused it ({res.status_code} {res.json().get('message')})")
+        raise OptionError(f"--fault: the coordinator refused it ({res.status_code} {answer_message(res)})")
     added = res.json()
     try:
         yield added

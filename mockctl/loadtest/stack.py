@@ -25,6 +25,14 @@ class TargetError(RuntimeError):
     """The coordinator cannot be used: unreachable, a bad token, or it would not start."""
 
 
+def answer_message(res: httpx.Response) -> str:
+    """GitLab's ``{"message": ...}``, or the start of whatever else came back."""
+    try:
+        return str(res.json().get("message", ""))
+    except ValueError:
+        return res.text[:200]
+
+
 @dataclass
 class Target:
     url: str
@@ -40,7 +48,7 @@ def check_target(url: str, admin_token: str) -> None:
     except httpx.HTTPError as exc:
         raise TargetError(f"--url {url}: unreachable ({exc})") from None
     if res.status_code in (401, 403):
-        raise TargetError(f"--admin-token: {url} refused it ({res.status_code} {res.json().get('message', '')})")
+        raise TargetError(f"--admin-token: {url} refused it ({res.status_code} {answer_message(res)})")
     if res.status_code != 200:
         raise TargetError(f"--url {url}: /-/mock/faults answered {res.status_code}; is it a mockcoord coordinator?")
 
