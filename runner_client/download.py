@@ -9,8 +9,11 @@ import asyncio
 import os
 import re
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -42,11 +45,34 @@ _FATAL = {
 }
 
 
-class _Attempt:
-    """One download attempt into ``dest`` (truncated first, like ``os.Create``)."""
+class Writable(Protocol):
+    def write(self, chunk: bytes, /) -> object: ...
 
-    def __init__(self, client: Connection, job_id: int, token: str, dest: Path, direct: bool) -> None:
-        self.client, self.job_id, self.token, self.dest, self.direct = client, job_id, token, dest, direct
+
+class ArchiveSink(Protocol):
+    """Where an attempt's bytes go. Each attempt opens it again and starts it empty
+    (``os.Create`` truncates), so a retry never appends to a failed attempt's bytes."""
+
+    def open(self) -> AbstractAsyncContextManager[Writable]: ...
+
+
+class FileSink:
+    """The runner's temp file; ranged downloads write into it at offsets."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Writable]:
+        with await asyncio.to_thread(open, self.path, "wb") as out:
+            yield out
+
+
+class _Attempt:
+    """One download attempt into ``sink``."""
+
+    def __init__(self, client: Connection, job_id: int, token: str, sink: ArchiveSink, direct: bool) -> None:
+        self.client, self.job_id, self.token, self.sink, self.direct = client, job_id, token, sink, direct
         self.log = client.log
         self.url = f"{client.api_url}jobs/{job_id}/artifacts?{'direct_download=true' if direct else ''}"
         self.request_id = client.new_request_id()
@@ -55,7 +81,7 @@ class _Attempt:
     async def save(self, res: httpx.Response, fields: dict[str, object]) -> DownloadState:
         meter = self.client.meter("Downloading artifacts")
         try:
-            with await asyncio.to_thread(open, self.dest, "wb") as out:
+            async with self.sink.open() as out:
                 async for chunk in res.aiter_bytes():
                     out.write(chunk)
                     meter.update(len(chunk))
@@ -141,7 +167,9 @@ class _Attempt:
 
     async def ranged(self, location: str, fields: dict[str, object]) -> bool:
         """FF_USE_PARALLEL_ARTIFACT_TRANSFER: probe ``bytes=0-0`` (no JOB-TOKEN); past 16 MiB,
-        fetch 16 MiB ranges, 16 at a time, each written at its offset."""
+        fetch 16 MiB ranges, 16 at a time, each written at its offset (into a file sink only)."""
+        if not isinstance(self.sink, FileSink):
+            return False
         http = self.client.http
         probe = await http.get(location, headers={"Range": "bytes=0-0", "User-Agent": GO_USER_AGENT})
         match = re.fullmatch(r"bytes 0-0/(\d+)", probe.headers.get("Content-Range", ""))
@@ -165,7 +193,7 @@ class _Attempt:
                 if offset != end + 1:
                     raise ArchiveError(f"ranged download: short range {start}-{end}")
 
-        fd = os.open(self.dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(self.sink.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.ftruncate(fd, total)
             await asyncio.gather(*(fetch(fd, start) for start in range(0, total, RANGE_SIZE)))
@@ -184,6 +212,31 @@ class _Attempt:
         return await self.classic()
 
 
+async def fetch_archive(
+    client: Connection,
+    job_id: int,
+    token: str,
+    sink: ArchiveSink,
+    *,
+    direct_download: bool = True,
+    retry: int = 2,
+    retry_time: float = 1.0,
+) -> DownloadState:
+    """The archive into ``sink``, with the helper's retries: ``direct_download=true`` on the first
+    attempt only, ``DownloadFailed`` retried ``retry`` times ``retry_time`` apart. Raises
+    ``ArtifactsError`` where the runner ends FATAL."""
+    state = await _Attempt(client, job_id, token, sink, direct_download).run()
+    for _ in range(retry):
+        if state is not DownloadState.FAILED:
+            break
+        await client.sleep(retry_time)
+        client.log.warning("Retrying...", error="invalid argument")
+        state = await _Attempt(client, job_id, token, sink, False).run()
+    if state is not DownloadState.SUCCEEDED:
+        raise ArtifactsError(_FATAL[state])
+    return state
+
+
 async def download_artifacts(
     client: Connection,
     job_id: int,
@@ -195,21 +248,21 @@ async def download_artifacts(
     retry_time: float = 1.0,
     staging_dir: str | None = None,
 ) -> DownloadState:
-    """Download (``direct_download=true`` on the first attempt only), retry ``DownloadFailed``
-    ``retry`` times ``retry_time`` apart, then extract. Raises ``ArtifactsError`` where the runner ends FATAL."""
+    """Download into a temp file (``fetch_archive``), then extract. Raises ``ArtifactsError``
+    where the runner ends FATAL."""
     fd, name = tempfile.mkstemp(prefix="artifacts", dir=staging_dir)
     os.close(fd)
     dest = Path(name)
     try:
-        state = await _Attempt(client, job_id, token, dest, direct_download).run()
-        for _ in range(retry):
-            if state is not DownloadState.FAILED:
-                break
-            await client.sleep(retry_time)
-            client.log.warning("Retrying...", error="invalid argument")
-            state = await _Attempt(client, job_id, token, dest, False).run()
-        if state is not DownloadState.SUCCEEDED:
-            raise ArtifactsError(_FATAL[state])
+        state = await fetch_archive(
+            client,
+            job_id,
+            token,
+            FileSink(dest),
+            direct_download=direct_download,
+            retry=retry,
+            retry_time=retry_time,
+        )
         try:
             await asyncio.to_thread(extract, dest, target_dir, client.log)
         except (ArchiveError, OSError) as exc:

@@ -167,6 +167,14 @@ async def upload_artifacts(
         lambda: threaded_stream(writer), artifact_filename(name, fmt), lambda: client.meter("Uploading artifacts")
     )
     options = UploadOptions(body.filename, expire_in, artifact_format, artifact_type)
+    return await send_with_retries(client, job_id, token, body, options)
+
+
+async def send_with_retries(
+    client: Connection, job_id: int, token: str, body: MultipartBody, options: UploadOptions
+) -> UploadState:
+    """``upload_raw`` with the helper's retries: 503 up to 6 tries, other failures 3, backoff
+    1 s doubling to 5 s. Raises ``ArtifactsError`` where gitlab-runner ends with FATAL."""
     backoff = Backoff(minimum=1.0, maximum=5.0, factor=2.0, jitter=False)
     tries = 0
     while True:

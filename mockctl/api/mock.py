@@ -20,7 +20,7 @@ from app.auth.runner_helpers import user_from_personal_access_token
 from app.errors import APIError, forbidden, not_found, unauthorized, unprocessable
 from app.lib import tokens
 from app.lib.chronic_duration import DurationParseError, parse_duration
-from app.models import Build, BuildStatus, JobArtifact, Pipeline, record_id
+from app.models import Build, BuildStatus, FileFormat, FileType, JobArtifact, Pipeline, record_id
 from app.state import AppState, get_state
 from mockctl import flows, shared_state
 from mockctl.faults import SYNC_HEADER, FaultRule, encode_rules
@@ -235,3 +235,22 @@ async def start_job(job_id: int, state: AppState = Depends(require_admin)) -> di
         session.add(job)
         await session.commit()
         return {"id": job.id, "token": job.token, "status": job.status, "project_id": job.project_id}
+
+
+@router.get("/jobs/{job_id}/artifacts")
+async def job_artifacts(job_id: int, state: AppState = Depends(require_admin)) -> list[dict[str, Any]]:
+    """What Rails recorded for a job's artifacts, with the size and SHA-256 Workhorse measured
+    while streaming: a load test checks an upload against what it sent (GitLab's API shows no hash)."""
+    async with state.db.session() as session:
+        if await session.get(Build, record_id(job_id)) is None:
+            raise not_found("Job")
+        rows = (await session.exec(select(JobArtifact).where(JobArtifact.job_id == record_id(job_id)))).all()
+    return [
+        {
+            "file_type": FileType(a.file_type).name,
+            "file_format": FileFormat(a.file_format).name if a.file_format is not None else None,
+            "size": a.size,
+            "file_sha256": a.file_sha256,
+        }
+        for a in rows
+    ]

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from mockctl.cli import admin, dbconsole, flows, housekeeping, instance, rake, servers, troubleshoot
+from mockctl.cli import admin, dbconsole, flows, housekeeping, instance, loadtest, rake, servers, troubleshoot
 from runner_client import cli as runner_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="A GitLab job-artifact coordinator for tests.")
@@ -26,6 +26,8 @@ cli.add_typer(runner_cli.runner_app, name="runner", help="A gitlab-runner work-a
 cli.add_typer(flows.app, name="flows")
 cli.add_typer(housekeeping.app, name="housekeeping")
 cli.command()(troubleshoot.troubleshoot)
+# Runner-like Locust load and its report (mockctl.loadtest, docs/load-testing.md).
+cli.command()(loadtest.loadtest)
 cli.command()(instance.seed)
 cli.command()(instance.reset)
 # The administrator's tools of GitLab's job-artifacts troubleshooting page (docs/admin.md):

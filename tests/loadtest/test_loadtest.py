@@ -1,0 +1,163 @@
+"""``mockcoord loadtest`` against real coordinators on loopback: short runs (1 s, 1-2 users,
+1 MiB artifacts) whose reports must hold up, a wrong byte in the store counted as a ``verify``
+failure, the runner's retries under a 503 fault, and bad input as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from mockctl.cli import cli
+from mockctl.loadtest.html import CHARTS
+from mockctl.loadtest.options import LoadOptions
+from mockctl.loadtest.run import load, seed
+from mockctl.loadtest.stack import Target, local_stack
+from mockctl.ports import free_port
+from tests.rails.test_embedded_s3 import s3_client
+
+SIZE = 1 << 20
+SHORT = ("--users", "2", "--duration", "1s", "--artifact-size", "1MiB")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    with local_stack(tmp_path_factory.mktemp("loadtest-stack")) as target:
+        yield target
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["loadtest", *args], env={"COLUMNS": "200"})
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def report_of(out: Path) -> dict[str, Any]:
+    return json.loads((out / "report.json").read_text())
+
+
+def assert_clean_run(m: dict[str, Any]) -> None:
+    assert m["requests"] > 0
+    assert m["failures"] == 0, m["failure_examples"]
+    assert m["bytes_verified"] == m["requests"] * SIZE
+    assert m["throughput_mib_s"] > 0
+    assert 0 < m["latency_ms"]["p50"] <= m["latency_ms"]["p95"] <= m["latency_ms"]["p99"]
+    assert sum(m["series"]["requests"]) == m["requests"]
+    assert sum(m["histogram_ms"]["counts"]) == m["requests"]
+
+
+def test_compare_on_a_stack_it_starts(tmp_path: Path) -> None:
+    code, out = invoke("--mode", "compare", *SHORT, "--out", str(tmp_path))
+    assert code == 0, out
+    assert "proxy/direct throughput:" in out
+    report = report_of(tmp_path)
+    for mode in ("direct", "proxy"):
+        m = report["modes"][mode]
+        assert_clean_run(m)
+        assert set(m["processes"]) == {"workhorse", "rails", "object store"}
+        for series in m["processes"].values():
+            assert series["t"] and len(series["cpu"]) == len(series["rss"]) == len(series["t"])
+            assert series["peak_rss"] > 10 << 20
+    assert report["compare"]["throughput_ratio_proxy_to_direct"] > 0
+    page = (tmp_path / "report.html").read_text()
+    for chart in CHARTS:
+        assert f'<figure class="chart" id="chart-{chart}"><svg' in page
+    assert "<script" not in page and "src=" not in page  # self-contained: nothing fetched
+
+
+def test_upload_against_a_given_coordinator_with_a_locust_worker(stack: Target, tmp_path: Path) -> None:
+    """A master and one worker: the worker's records reach the master's file."""
+    token = ("--url", stack.url, "--admin-token", stack.admin_token)
+    code, out = invoke("--mode", "upload", *SHORT, *token, "--locust-workers", "1", "--out", str(tmp_path))
+    assert code == 0, out
+    report = report_of(tmp_path)
+    assert list(report["modes"]) == ["upload"]
+    assert_clean_run(report["modes"]["upload"])
+    assert report["compare"] is None
+    assert report["target"]["started_here"] is False
+    assert json.loads((tmp_path / "plan.json").read_text())["upload_size"] == SIZE
+
+
+def test_a_wrong_byte_in_the_store_is_a_verify_failure(stack: Target, tmp_path: Path) -> None:
+    size = SIZE + 7  # no other test's objects have this size
+    options = LoadOptions("direct", 1, 10, 1, size, 1, 0, tmp_path)
+    console = Console(quiet=True)
+    plan = seed(options, stack, console)
+    s3 = s3_client(stack.object_store)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="artifacts")["Contents"] if o["Size"] == size]
+    assert len(keys) == 1
+    body = bytearray(s3.get_object(Bucket="artifacts", Key=keys[0])["Body"].read())
+    body[size // 2] ^= 0xFF
+    s3.put_object(Bucket="artifacts", Key=keys[0], Body=bytes(body))
+
+    m = load(options, stack, plan, console, started_here=False)["modes"]["direct"]
+    assert m["requests"] > 0
+    assert m["failures_by_kind"] == {"verify": m["requests"]}
+    assert m["bytes_verified"] == 0
+
+
+def test_a_503_fault_on_uploads_is_retried_and_costed(stack: Target, tmp_path: Path) -> None:
+    rule = {
+        "component": "workhorse",
+        "method": "POST",
+        "path": r"/api/v4/jobs/\d+/artifacts$",
+        "status": 503,
+        "times": 2,
+    }
+    token = ("--url", stack.url, "--admin-token", stack.admin_token)
+    code, out = invoke(
+        "--mode", "upload", *SHORT, "--users", "1", *token, "--fault", json.dumps(rule), "--out", str(tmp_path)
+    )
+    assert code == 0, out
+    report = report_of(tmp_path)
+    assert report["fault"]["status"] == 503
+    m = report["modes"]["upload"]
+    assert m["failures"] == 0
+    retries = m["retries"]
+    assert retries["retries"] >= 2 and retries["requests_retried"] >= 1
+    assert retries["seconds_waiting"] > 0  # gitlab-runner 19's transport retries a 5xx after a short backoff
+    assert retries["mean_ms_retried"] >= retries["seconds_waiting"] * 1000 / retries["requests_retried"]
+    remaining = httpx.get(f"{stack.url}/-/mock/faults", headers={"PRIVATE-TOKEN": stack.admin_token}).json()
+    assert remaining == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--artifact-size", "10XB"), "--artifact-size '10XB': give a number with a unit, e.g. 10MiB or 1GiB"),
+        (("--artifact-size", "0MiB"), "--artifact-size '0MiB': must be more than 0 bytes"),
+        (("--mode", "sideways"), "--mode 'sideways': one of direct, proxy, upload, compare"),
+        (("--duration", "soon"), "--duration 'soon': give seconds, or a number with s, m or h (e.g. 30s, 2m)"),
+        (("--users", "0"), "--users must be at least 1"),
+        (("--fault", "{not json"), "--fault '{not json': not a JSON object or a file of one"),
+    ],
+)
+def test_bad_options_are_one_line(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
+    code, out = invoke(*args, "--out", str(tmp_path))
+    assert code == 2
+    assert out.strip().startswith(message)
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_an_unreachable_url_is_one_line(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    code, out = invoke("--url", url, "--admin-token", "x", "--out", str(tmp_path))
+    assert code == 2
+    assert out.strip().startswith(f"--url {url}: unreachable")
+
+
+def test_a_bad_token_or_refused_fault_is_one_line(stack: Target, tmp_path: Path) -> None:
+    code, out = invoke("--url", stack.url, "--admin-token", "glpat-wrong", "--out", str(tmp_path))
+    assert (code, out.strip()) == (2, f"--admin-token: {stack.url} refused it (401 401 Unauthorized)")
+    token = ("--url", stack.url, "--admin-token", stack.admin_token)
+    fault = json.dumps({"component": "workhorse"})
+    code, out = invoke(*token, "--mode", "upload", *SHORT, "--fault", fault, "--out", str(tmp_path))
+    assert code == 2
+    assert out.strip().splitlines()[-1].startswith("--fault: the coordinator refused it (422")
