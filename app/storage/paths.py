@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
+from functools import lru_cache
 
 
 def disk_hash(project_id: int) -> str:
@@ -12,6 +13,7 @@ def disk_hash(project_id: int) -> str:
     return hashlib.sha256(str(project_id).encode()).hexdigest()
 
 
+@lru_cache(maxsize=4096)  # a housekeeping batch computes it for each of its rows' few projects
 def hashed_dir(project_id: int) -> str:
     h = disk_hash(project_id)
     return f"{h[0:2]}/{h[2:4]}/{h}"
