@@ -9,6 +9,7 @@ never used: this closed network refuses it, and the distribution's Chromium is t
 
 from __future__ import annotations
 
+import io
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from PIL import Image  # matplotlib's own dependency
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
@@ -62,11 +65,13 @@ def chromium() -> Iterator[BrowserContext]:
 
 
 def screenshot(report: Path, png: Path) -> None:
-    """The whole page, as a reader scrolling it sees it."""
+    """The whole page, as a reader scrolling it sees it, in 256 colours: charts and text lose
+    nothing a reader sees, and the PNG a third of its size stays small enough for the docs."""
     with chromium() as context:
         page = context.new_page()
         page.goto(report.resolve().as_uri())
-        page.screenshot(path=str(png), full_page=True)
+        shot = page.screenshot(full_page=True)
+    Image.open(io.BytesIO(shot)).quantize(256).save(png, optimize=True)
 
 
 if __name__ == "__main__":
