@@ -13,6 +13,11 @@ from matplotlib.figure import Figure
 MIB = 1 << 20
 CHARTS = ("throughput", "latency", "histogram", "errors", "compare", "cpu", "rss")
 LATENCY_STYLES = {"p50_ms": "-", "p95_ms": "--", "p99_ms": ":"}
+# A mode keeps its colour in every chart; in the process charts the colour is the process and the
+# line style the mode, so six lines read as three processes twice rather than six of anything.
+MODE_COLORS = {"direct": "tab:blue", "proxy": "tab:orange", "upload": "tab:green"}
+MODE_STYLES = {"direct": "-", "proxy": "--", "upload": "-"}
+PROCESS_COLORS = {"workhorse": "tab:purple", "rails": "tab:red", "object store": "tab:brown"}
 
 
 def _svg(fig: Figure) -> str:
@@ -33,15 +38,21 @@ def _figure(title: str, ylabel: str, xlabel: str = "seconds") -> tuple[Figure, A
 
 
 def _legend(ax: Any) -> None:
+    """Beside the axes, not on them: up to six lines, none hidden under it."""
     ax.set_ylim(bottom=0)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+
+
+def _plot(ax: Any, xs: list[float], ys: list[float], style: str, **kwargs: Any) -> None:
+    """A line; a lone point (a run of a second or less) as a dot: a line of one point is not drawn."""
+    ax.plot(xs, ys, style, marker="o" if len(xs) == 1 else "", **kwargs)
 
 
 def throughput(modes: dict[str, Any]) -> Figure:
     fig, ax = _figure("Throughput of verified bytes", "MiB/s")
     for mode, m in modes.items():
-        ax.plot(m["series"]["t"], m["series"]["mib_s"], label=mode)
+        _plot(ax, m["series"]["t"], m["series"]["mib_s"], "-", color=MODE_COLORS[mode], label=mode)
     _legend(ax)
     return fig
 
@@ -51,7 +62,8 @@ def latency(modes: dict[str, Any]) -> Figure:
     for mode, m in modes.items():
         for key, style in LATENCY_STYLES.items():
             points = [(t, v) for t, v in zip(m["series"]["t"], m["series"][key], strict=True) if v is not None]
-            ax.plot([p[0] for p in points], [p[1] for p in points], style, label=f"{mode} {key[:3]}")
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            _plot(ax, xs, ys, style, color=MODE_COLORS[mode], label=f"{mode} {key[:3]}")
     _legend(ax)
     return fig
 
@@ -61,7 +73,7 @@ def histogram(modes: dict[str, Any]) -> Figure:
     for mode, m in modes.items():
         edges, counts = m["histogram_ms"]["edges"], m["histogram_ms"]["counts"]
         if counts:
-            ax.stairs(counts, edges, label=mode, fill=True, alpha=0.5)
+            ax.stairs(counts, edges, label=mode, fill=True, alpha=0.5, color=MODE_COLORS[mode])
     _legend(ax)
     return fig
 
@@ -72,18 +84,21 @@ def errors(modes: dict[str, Any]) -> Figure:
     values = [n for m in modes.values() for n in m["failures_by_kind"].values()]
     if values:
         ax.barh(labels, values, color="tab:red")
-    else:
+    else:  # empty axes with ticks from 0 to 1 would read as a scale of something
         ax.text(0.5, 0.5, "no failures", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        fig.set_size_inches(8, 1)
     return fig
 
 
 def compare(modes: dict[str, Any], ratios: dict[str, Any] | None) -> Figure:
-    fig = Figure(figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2), layout="constrained")  # else the right panel's label meets the left
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     names = list(modes)
-    left.bar(names, [modes[n]["throughput_mib_s"] for n in names], color="tab:blue")
+    colors = [MODE_COLORS[n] for n in names]
+    left.bar(names, [modes[n]["throughput_mib_s"] for n in names], color=colors)
     left.set_ylabel("MiB/s")
-    right.bar(names, [modes[n]["latency_ms"]["p50"] or 0 for n in names], color="tab:orange")
+    right.bar(names, [modes[n]["latency_ms"]["p50"] or 0 for n in names], color=colors)
     right.set_ylabel("p50 ms")
     ratio = (ratios or {}).get("throughput_ratio_proxy_to_direct")
     fig.suptitle(
@@ -98,9 +113,11 @@ def process_chart(modes: dict[str, Any], key: str, title: str, ylabel: str, scal
     fig, ax = _figure(title, ylabel)
     for mode, m in modes.items():
         for name, s in m["processes"].items():
-            ax.plot(s["t"], [v / scale for v in s[key]], label=f"{mode}: {name}")
+            style, color = MODE_STYLES[mode], PROCESS_COLORS.get(name)
+            _plot(ax, s["t"], [v / scale for v in s[key]], style, color=color, label=f"{mode}: {name}")
     if not ax.get_legend_handles_labels()[0]:
         ax.text(0.5, 0.5, "not sampled (a coordinator given by --url)", ha="center", transform=ax.transAxes)
+        ax.set_axis_off()
     _legend(ax)
     return fig
 
@@ -122,6 +139,17 @@ def _summary_rows(modes: dict[str, Any]) -> str:
         ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return "\n".join(rows)
+
+
+def _ratios(ratios: dict[str, Any] | None) -> str:
+    """A compare run's ratios as text too: the charts' words are drawn as glyph outlines."""
+    if ratios is None:
+        return ""
+    cells = []
+    for key in ("throughput", "p50", "p99"):
+        value = ratios[f"{key}_ratio_proxy_to_direct"]
+        cells.append(f"{key} {value:.2f}" if value is not None else f"{key} -")
+    return f'<p id="compare">proxy/direct: {", ".join(cells)}</p>'
 
 
 def render(report: dict[str, Any]) -> str:
@@ -150,6 +178,7 @@ svg{{max-width:100%;height:auto}}</style>
 <p>{html.escape(report["target"]["url"])}, started {html.escape(report["started"])}; fault: <code>{fault}</code></p>
 <table id="summary"><tr>{"".join(f"<th>{h}</th>" for h in head.split())}</tr>
 {_summary_rows(modes)}</table>
+{_ratios(report["compare"])}
 {figures}
 <details><summary>options</summary><pre>{options}</pre></details>
 </body></html>

@@ -12,35 +12,22 @@ from typing import Any
 import httpx
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner
 
-from mockctl.cli import cli
 from mockctl.loadtest.html import CHARTS
 from mockctl.loadtest.options import LoadOptions
 from mockctl.loadtest.run import load, seed
 from mockctl.loadtest.stack import Target, local_stack
 from mockctl.ports import free_port
+from tests.loadtest.conftest import SHORT, Run, invoke, report_of
 from tests.rails.test_embedded_s3 import s3_client
 
 SIZE = 1 << 20
-SHORT = ("--users", "2", "--duration", "1s", "--artifact-size", "1MiB")
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     with local_stack(tmp_path_factory.mktemp("loadtest-stack")) as target:
         yield target
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["loadtest", *args], env={"COLUMNS": "200"})
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return result.exit_code, result.output
-
-
-def report_of(out: Path) -> dict[str, Any]:
-    return json.loads((out / "report.json").read_text())
 
 
 def assert_clean_run(m: dict[str, Any]) -> None:
@@ -53,11 +40,10 @@ def assert_clean_run(m: dict[str, Any]) -> None:
     assert sum(m["histogram_ms"]["counts"]) == m["requests"]
 
 
-def test_compare_on_a_stack_it_starts(tmp_path: Path) -> None:
-    code, out = invoke("--mode", "compare", *SHORT, "--out", str(tmp_path))
-    assert code == 0, out
-    assert "proxy/direct throughput:" in out
-    report = report_of(tmp_path)
+def test_compare_on_a_stack_it_starts(compare_run: Run) -> None:
+    assert compare_run.code == 0, compare_run.output
+    assert "proxy/direct throughput:" in compare_run.output
+    report = report_of(compare_run.out)
     for mode in ("direct", "proxy"):
         m = report["modes"][mode]
         assert_clean_run(m)
@@ -66,7 +52,7 @@ def test_compare_on_a_stack_it_starts(tmp_path: Path) -> None:
             assert series["t"] and len(series["cpu"]) == len(series["rss"]) == len(series["t"])
             assert series["peak_rss"] > 10 << 20
     assert report["compare"]["throughput_ratio_proxy_to_direct"] > 0
-    page = (tmp_path / "report.html").read_text()
+    page = (compare_run.out / "report.html").read_text()
     for chart in CHARTS:
         assert f'<figure class="chart" id="chart-{chart}"><svg' in page
     assert "<script" not in page and "src=" not in page  # self-contained: nothing fetched
