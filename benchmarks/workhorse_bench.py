@@ -46,7 +46,7 @@ worker_processes 1;
 daemon off;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
-events {{ worker_connections 64; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     access_log off;
     client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
@@ -57,6 +57,23 @@ http {{
             proxy_buffers 4 1m; proxy_busy_buffers_size 2m; }} }}
 }}
 """
+
+
+def start_nginx(tmp: Path, upstream: str, worker_connections: int = 64) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Debian's nginx on loopback in front of ``upstream`` (host:port): its default ``proxy_pass``
+    and the tuned one (``proxy_buffering off; proxy_buffer_size 1m``). Returns the process (not yet
+    listening: ``wait_port``), the default port and the tuned port. ``tmp`` must be readable by
+    nginx's workers (0o755)."""
+    default_port, tuned_port = free_port(), free_port()
+    conf = NGINX_CONF.format(
+        tmp=tmp,
+        default_port=default_port,
+        tuned_port=tuned_port,
+        upstream=upstream,
+        worker_connections=worker_connections,
+    )
+    (tmp / "nginx.conf").write_text(conf)
+    return subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)]), default_port, tuned_port
 
 
 def free_port() -> int:
@@ -203,12 +220,8 @@ async def main(args: argparse.Namespace) -> str:
     if args.py_spy:  # profile Workhorse; RSS figures are then py-spy's, not Workhorse's
         command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(args.py_spy), "--", *command]
     workhorse = subprocess.Popen(command, env=wh_env, cwd=Path(__file__).resolve().parent.parent)
-    default_port, tuned_port = free_port(), free_port()
-    (tmp / "nginx.conf").write_text(
-        NGINX_CONF.format(tmp=tmp, default_port=default_port, tuned_port=tuned_port, upstream=f"{host}:{port}")
-    )
     # Downloads compare with nginx; an upload-only run (--rounds 0) needs none.
-    nginx = subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)]) if args.rounds else None
+    nginx, default_port, tuned_port = start_nginx(tmp, f"{host}:{port}") if args.rounds else (None, 0, 0)
     path_qs = presigned.removeprefix(endpoint)
     results: dict[str, list[float]] = {}
     rss: dict[str, int] = {}

@@ -7,7 +7,9 @@ Behind ``S3Gate``: as on S3, only requests signed with the store's key pair (the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from threading import Thread
+from typing import Any
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -29,8 +31,16 @@ def s3_port(settings: Settings) -> list[Wanted]:
 
 
 class EmbeddedS3:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, connection: ObjectStoreConnection | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        connection: ObjectStoreConnection | None = None,
+        wrap: Callable[[Any], Any] | None = None,
+    ) -> None:
+        """``wrap``: WSGI middleware put around moto, behind the signature check."""
         self.host = host
+        self.wrap = wrap
         self.port = port or free_port(host)
         connection = connection or ObjectStoreConnection()
         self.credentials = {connection.aws_access_key_id: connection.aws_secret_access_key}
@@ -44,7 +54,8 @@ class EmbeddedS3:
     def start(self) -> EmbeddedS3:
         check_ports([Wanted(self.host, self.port, WANTED_BY)])  # else moto's thread waits forever
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        app = S3Gate(DomainDispatcherApplication(create_backend_app), self.credentials)
+        moto_app: Any = DomainDispatcherApplication(create_backend_app)
+        app = S3Gate(self.wrap(moto_app) if self.wrap else moto_app, self.credentials)
         # Bound here, so the store answers as soon as start returns.
         self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = Thread(target=self._server.serve_forever, name="embedded-s3", daemon=True)

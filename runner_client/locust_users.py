@@ -10,9 +10,9 @@ import gevent
 from locust import events
 
 from runner_client.load import records
-from runner_client.load.users import DirectDownloadUser, ProxyDownloadUser, UploadUser
+from runner_client.load.users import DirectDownloadUser, ProxyDownloadUser, UploadUser, UrlDownloadUser
 
-__all__ = ["DirectDownloadUser", "ProxyDownloadUser", "UploadUser", "records"]
+__all__ = ["DirectDownloadUser", "ProxyDownloadUser", "UploadUser", "UrlDownloadUser", "records"]
 
 
 @events.init.add_listener

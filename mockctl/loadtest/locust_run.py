@@ -16,7 +16,12 @@ from pathlib import Path
 from mockctl.ports import free_port
 from runner_client.load.plan import Plan
 
-USER_CLASSES = {"direct": "DirectDownloadUser", "proxy": "ProxyDownloadUser", "upload": "UploadUser"}
+USER_CLASSES = {
+    "direct": "DirectDownloadUser",
+    "proxy": "ProxyDownloadUser",
+    "upload": "UploadUser",
+    "url": "UrlDownloadUser",  # the plan's ``urls``: benchmarks/loadtest_bench.py's nginx fronts
+}
 STOP_TIMEOUT = 30  # transfers under way at the end finish and are counted
 
 
@@ -36,6 +41,7 @@ class LocustRun:
     plan: Plan
     records: Path
     log: Path
+    stop_timeout: float = STOP_TIMEOUT
 
     def commands(self) -> list[list[str]]:
         """The master (or lone process) first, then the workers."""
@@ -43,7 +49,7 @@ class LocustRun:
         main = [
             *locust,
             *("--headless", "--users", str(self.users), "--spawn-rate", str(self.spawn_rate)),
-            *("--run-time", f"{self.duration:g}s", "--stop-timeout", str(STOP_TIMEOUT), "--only-summary"),
+            *("--run-time", f"{self.duration:g}s", "--stop-timeout", f"{self.stop_timeout:g}", "--only-summary"),
             *("--host", self.plan.url, "--exit-code-on-error", "0"),
             *("--mockcoord-plan", self.plan.to_json(), "--mockcoord-records", str(self.records)),
         ]
@@ -66,7 +72,7 @@ class LocustRun:
                     tick(time.monotonic() - started)
                     time.sleep(0.5)
                 for proc in procs[1:]:
-                    proc.wait(STOP_TIMEOUT)
+                    proc.wait(self.stop_timeout)
             finally:
                 for proc in procs:
                     if proc.poll() is None:

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 
 from mockctl.loadtest.figures import MIB, compare_figures, mode_figures
 from mockctl.loadtest.html import render
-from mockctl.loadtest.locust_run import LocustRun
+from mockctl.loadtest.locust_run import STOP_TIMEOUT, LocustRun
 from mockctl.loadtest.options import LoadOptions, OptionError
 from mockctl.loadtest.sampler import Sampler
 from mockctl.loadtest.seed import seed_run
@@ -80,7 +80,16 @@ def seed(options: LoadOptions, target: Target, console: Console) -> Plan:
         )
 
 
-def _run_mode(mode: str, options: LoadOptions, plan: Plan, target: Target, console: Console) -> dict[str, Any]:
+def run_mode(
+    mode: str,
+    options: LoadOptions,
+    plan: Plan,
+    target: Target,
+    console: Console,
+    stop_timeout: float = STOP_TIMEOUT,
+) -> dict[str, Any]:
+    """One Locust run of ``mode``'s users (``USER_CLASSES``) with ``target.processes`` sampled:
+    its figures (``mode_figures``) and ``processes``. Benchmarks call it per cell."""
     run = LocustRun(
         mode,
         options.users,
@@ -90,6 +99,7 @@ def _run_mode(mode: str, options: LoadOptions, plan: Plan, target: Target, conso
         plan,
         options.out / f"records-{mode}.jsonl",
         options.out / f"locust-{mode}.log",
+        stop_timeout,
     )
     live = LiveRecords(run)
     sampler = Sampler(target.processes).start()
@@ -119,7 +129,7 @@ def load(options: LoadOptions, target: Target, plan: Plan, console: Console, sta
     started = datetime.now(UTC).isoformat(timespec="seconds")
     options.out.mkdir(parents=True, exist_ok=True)
     with installed_fault(target, options.fault) as fault:
-        modes = {mode: _run_mode(mode, options, plan, target, console) for mode in options.modes}
+        modes = {mode: run_mode(mode, options, plan, target, console) for mode in options.modes}
     report = {
         "mockcoord_loadtest": 1,
         "started": started,

@@ -81,6 +81,21 @@ async def download(client: ArtifactsClient, plan: Plan, obj: SeededObject, direc
     return Done(seconds, obj.size)
 
 
+async def fetch_url(client: ArtifactsClient, url: str, obj: SeededObject, tally: Tally) -> Done:
+    """A plain GET of ``url`` (an object's bytes behind some other front, e.g. nginx) with the
+    runner's HTTP client into a digest sink, as the direct flow's second leg reads the store."""
+    _tally.set(tally)
+    sink = DigestSink()
+    started = time.perf_counter()
+    async with client.http.stream("GET", url) as res, sink.open() as out:
+        res.raise_for_status()
+        async for chunk in res.aiter_bytes():
+            out.write(chunk)
+    seconds = time.perf_counter() - started
+    _check(sink.digest, obj.digest, url.split("?", 1)[0])
+    return Done(seconds, obj.size)
+
+
 async def send_generated(client: ArtifactsClient, job_id: int, token: str, seed: int, size: int) -> None:
     """``blob_chunks(seed, size)`` as a job's archive, the runner's multipart POST and retries."""
     body = MultipartBody(lambda: ablob_chunks(seed, size), "artifacts.zip")

@@ -33,6 +33,7 @@ class Plan:
     upload_sha256: str = ""
     upload_group: str = ""  # where upload users seed fresh running jobs
     runner_version: str = "19"
+    urls: list[str] = field(default_factory=list)  # per object, a plain URL of its bytes (UrlDownloadUser)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -12,7 +12,7 @@ from typing import Any
 from locust import User, constant, task
 
 from runner_client.load.bridge import shared_loop
-from runner_client.load.operations import Done, Tally, download, fresh_jobs, open_client, upload
+from runner_client.load.operations import Done, Tally, download, fetch_url, fresh_jobs, open_client, upload
 from runner_client.load.plan import Plan
 
 JOBS_PER_SEED = 25
@@ -72,6 +72,18 @@ class ProxyDownloadUser(RunnerUser):
     def download(self) -> None:
         obj = self.next_object()
         self.measure("GET", "proxy download", lambda tally: download(self.runner, self.plan, obj, False, tally))
+
+
+class UrlDownloadUser(RunnerUser):
+    """A plain GET of each object's ``plan.urls`` entry (the same bytes behind another front, such
+    as nginx ``proxy_pass`` to the store), with the runner's HTTP client, every byte checked."""
+
+    @task
+    def download(self) -> None:
+        self.turn += 1
+        index = self.turn % len(self.plan.objects)
+        obj, url = self.plan.objects[index], self.plan.urls[index]
+        self.measure("GET", "url download", lambda tally: fetch_url(self.runner, url, obj, tally))
 
 
 class UploadUser(RunnerUser):
