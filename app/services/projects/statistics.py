@@ -44,17 +44,22 @@ async def refreshing(session: AsyncSession, project_ids: Iterable[int]) -> set[i
     return set(rows.all())
 
 
-async def _apply(session: AsyncSession, project_id: int, delta: int) -> None:
-    if not delta:
+async def _apply(session: AsyncSession, deltas: Mapping[int, int]) -> None:
+    """Adds each project's delta to its usage: one UPDATE sent for them all, in project order
+    (two batches racing lock the rows in the same order)."""
+    sums = [{"pid": pid, "delta": delta} for pid, delta in sorted(deltas.items()) if delta]
+    if not sums:
         return
-    await session.exec(  # type: ignore[call-overload]
-        update(ProjectStatistics)
-        .where(ProjectStatistics.project_id == project_id)
+    table = ProjectStatistics.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.project_id == bindparam("pid"))
         .values(
-            build_artifacts_size=ProjectStatistics.build_artifacts_size + delta,
-            storage_size=ProjectStatistics.storage_size + delta,
+            build_artifacts_size=table.c.build_artifacts_size + bindparam("delta"),
+            storage_size=table.c.storage_size + bindparam("delta"),
         )
     )
+    await (await session.connection()).execute(statement, sums)
 
 
 async def _increment_refresh(session: AsyncSession, project_id: int, increments: Sequence[Increment]) -> None:
@@ -98,8 +103,8 @@ async def bulk_increment_build_artifacts_size(
 
 async def bulk_increment_projects(session: AsyncSession, increments: Mapping[int, Sequence[Increment]]) -> None:
     """``bulk_increment_statistic`` for each project (a batch of artifacts spans several): one
-    read of the refresh states and one UPDATE sent for every project's sum, in project order
-    (two batches racing lock the rows in the same order), not two statements a project."""
+    read of the refresh states and one UPDATE sent for every project's sum, not two statements
+    a project."""
     wanted = {pid: [i for i in incs if i.amount] for pid, incs in increments.items()}
     wanted = {pid: incs for pid, incs in wanted.items() if incs}
     if not wanted:
@@ -107,22 +112,7 @@ async def bulk_increment_projects(session: AsyncSession, increments: Mapping[int
     in_refresh = await refreshing(session, wanted)
     for project_id in sorted(in_refresh):
         await _increment_refresh(session, project_id, wanted[project_id])
-    sums = [
-        {"pid": pid, "delta": total}
-        for pid in sorted(wanted)
-        if pid not in in_refresh and (total := sum(i.amount for i in wanted[pid]))
-    ]
-    if sums:
-        table = ProjectStatistics.__table__  # type: ignore[attr-defined]
-        statement = (
-            update(table)
-            .where(table.c.project_id == bindparam("pid"))
-            .values(
-                build_artifacts_size=table.c.build_artifacts_size + bindparam("delta"),
-                storage_size=table.c.storage_size + bindparam("delta"),
-            )
-        )
-        await (await session.connection()).execute(statement, sums)
+    await _apply(session, {pid: sum(i.amount for i in incs) for pid, incs in wanted.items() if pid not in in_refresh})
 
 
 async def increment_build_artifacts_size(
@@ -161,6 +151,6 @@ async def finalize_refresh(session: AsyncSession, project_id: int) -> int:
     with no flush to wait for here, into the column); the tracking rows go
     (``Counters::CleanupRefreshWorker``). Answers the sum."""
     amount = await refresh_amount(session, project_id)
-    await _apply(session, project_id, amount)
+    await _apply(session, {project_id: amount})
     await session.exec(delete(CounterRefreshIncrement).where(col(CounterRefreshIncrement.project_id) == project_id))  # type: ignore[call-overload]
     return amount
