@@ -1,7 +1,8 @@
 """Shared fixtures: a real moto S3 server, a real database, the Rails app on a real port.
 
 The database comes from ``MOCKCOORD_TEST_DATABASE_URL`` (default: a SQLite file per
-run). A PostgreSQL URL that cannot be reached skips those tests with the reason,
+run; under pytest-xdist, each worker's PostgreSQL database of its own, ``test_gw0``...).
+A PostgreSQL URL that cannot be reached skips those tests with the reason,
 except under ``CI=true``, where it fails the run.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from mockctl.embedded_s3 import EmbeddedS3
 from mockctl.ports import free_port
 from mockctl.rails import create_app
 from mockctl.reset import reset
+from tests import postgres
 
 pytest_plugins = ["pytester"]
 
@@ -38,16 +39,6 @@ def database_url(tmp: Path) -> str:
     return os.environ.get("MOCKCOORD_TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp / 'test.sqlite3'}"
 
 
-def _postgres_reachable(url: str) -> bool:
-    rest = url.split("@", 1)[-1].split("/", 1)[0]
-    host, _, port = rest.partition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port or 5432)), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--database-tests-only",
@@ -55,6 +46,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Run only the tests that use the test database (``db_url``): .ci/run's second leg, on "
         "PostgreSQL, where the others would repeat the first leg's run exactly.",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    postgres.claim_for_xdist_worker()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,7 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = database_url(tmp_path_factory.mktemp("db"))
-    if url.startswith("postgresql") and not _postgres_reachable(url):
+    if url.startswith("postgresql") and not postgres.reachable(url):
         message = f"PostgreSQL at {url} is unreachable"
         if os.environ.get("CI") == "true":
             pytest.fail(message + " (CI=true requires it)")

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, func
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
@@ -33,6 +32,7 @@ from mockctl.rehearsal.measure import Counts, Fates
 from mockctl.rehearsal.options import RehearsalOptions
 from mockctl.rehearsal.run import Rehearsal, rehearse
 from mockctl.rehearsal.simulate import CUT_NOTE, DELETE, EXPIRE, UNKNOWN, Step
+from tests import postgres
 from tests.test_cli_imports import HEAVY, PROBE
 
 QUICK = {"expire_loop_limit": 5, "unknown_loop_limit": 5}  # 500 rows a run; idle runs cost 5 queries
@@ -44,20 +44,12 @@ async def database(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Asy
     if db_url.startswith("sqlite"):
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('rehearse') / 'rehearse.sqlite3'}"
         return
-    url = make_url(db_url)
-    name = f"{url.database}_rehearse"
-    admin = Database(db_url).engine.execution_options(isolation_level="AUTOCOMMIT")
     try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = postgres.database_beside(db_url, "rehearse", empty=True)
     except Exception as exc:  # no right to make databases: say so
-        await admin.dispose()
         pytest.skip(f"cannot create a PostgreSQL database for the rehearsals: {exc}")
-    yield url.set(database=name).render_as_string(hide_password=False)
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    yield url
+    postgres.drop_beside(db_url, "rehearse")
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ building an instance whose bucket holds live, orphaned and risky objects."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from tests.conftest import Coordinator
 LOG_LINE = re.compile(
     r"([DIWE]), \[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}) #(\d+)\] +(DEBUG|INFO|WARN|ERROR) -- : (.*)"
 )
-REDIS_URL = "redis://127.0.0.1:6379/6"  # the tests' own Redis database
+# The tests' own Redis database: 6, or 6 + n for pytest-xdist's worker gw<n> (resume markers are global keys)
+REDIS_URL = f"redis://127.0.0.1:6379/{6 + int(os.environ.get('PYTEST_XDIST_WORKER', 'gw0')[2:])}"
 
 
 @dataclass

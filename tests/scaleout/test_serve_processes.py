@@ -21,10 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from mockctl.ports import free_port
-from tests.conftest import _postgres_reachable
+from tests import postgres
 
 ADMIN = {"PRIVATE-TOKEN": "glpat-scaleout-admin"}
 RUNNER = "glrt-scaleout-runner-0001"
@@ -47,34 +46,11 @@ SCENARIO = {
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 
 
-def postgres_url() -> str:
-    """A database of its own beside ``MOCKCOORD_TEST_DATABASE_URL``'s (serve empties it)."""
-    given = os.environ.get("MOCKCOORD_TEST_DATABASE_URL", "")
-    if not given.startswith("postgresql"):
+def postgres_url(db_url: str) -> str:
+    """A database of its own beside the test one (serve empties it on every start)."""
+    if not db_url.startswith("postgresql"):
         pytest.skip("needs PostgreSQL: set MOCKCOORD_TEST_DATABASE_URL=postgresql+asyncpg://...")
-    if not _postgres_reachable(given):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {given} is unreachable (CI=true requires it)")
-        pytest.skip(f"PostgreSQL at {given} is unreachable")
-    url = make_url(given)
-    name = f"{url.database}_scaleout"
-    subprocess.run(  # created once; serve empties it on every start (its embedded S3 begins empty)
-        [
-            sys.executable,
-            "-c",
-            "import asyncio, asyncpg, sys\n"
-            "async def main():\n"
-            "    conn = await asyncpg.connect(sys.argv[1])\n"
-            "    if not await conn.fetchval('select 1 from pg_database where datname = $1', sys.argv[2]):\n"
-            "        await conn.execute(f'create database \"{sys.argv[2]}\"')\n"
-            "    await conn.close()\n"
-            "asyncio.run(main())",
-            url.set(drivername="postgresql").render_as_string(hide_password=False),
-            name,
-        ],
-        check=True,
-    )
-    return url.set(database=name).render_as_string(hide_password=False)
+    return postgres.database_beside(db_url, "scaleout")
 
 
 @dataclass
@@ -101,8 +77,8 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    database = postgres_url()
+def served(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> Iterator[Served]:
+    database = postgres_url(db_url)
     port, rails_port = free_port(), free_port()
     command = [sys.executable, "-m", "app", "serve", "--rails-processes", "2", "--workhorse-processes", "2"]
     command += ["--database-url", database, "--data-dir", str(tmp_path_factory.mktemp("serve"))]
