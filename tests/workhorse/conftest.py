@@ -6,7 +6,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,11 +143,21 @@ def client(env: Env) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def limited_workhorse(session_env: Env, tmp_path: Path) -> Iterator[str]:
-    """A second Workhorse with NGINX's client_max_body_size set to 1 KiB."""
+def workhorse_with(session_env: Env, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Starts another Workhorse before the same stub Rails, with these settings changed; its URL."""
     key_file = tmp_path / "secret"
     key_file.write_text(base64.b64encode(session_env.key).decode())
-    settings = _workhorse_settings(tmp_path, key_file, session_env.rails_url, client_max_body_size=1024)
+    with ExitStack() as servers:
+
+        def start(**overrides: Any) -> str:
+            settings = _workhorse_settings(tmp_path, key_file, session_env.rails_url, **overrides)
+            return servers.enter_context(ServerThread(create_app(settings))).url
+
+        yield start
+
+
+@pytest.fixture
+def limited_workhorse(session_env: Env, workhorse_with: Callable[..., str]) -> str:
+    """A second Workhorse with NGINX's client_max_body_size set to 1 KiB."""
     session_env.rails.reset()
-    with ServerThread(create_app(settings)) as server:
-        yield server.url
+    return workhorse_with(client_max_body_size=1024)

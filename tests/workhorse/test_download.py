@@ -2,6 +2,7 @@
 
 import os
 
+import httpx
 import pytest
 
 DOWNLOAD = "/api/v4/jobs/42/artifacts"
@@ -26,6 +27,15 @@ def test_send_url_streams_object_with_rails_cache_headers(env, client, stored_ob
     assert response.headers["x-extra"] == "yes"
     assert "gitlab-workhorse-send-data" not in response.headers
     assert "etag" in response.headers  # from the object store
+
+
+@pytest.mark.parametrize("read_size", [1024, 4 * 1024 * 1024])
+def test_send_url_relays_every_byte_whatever_it_reads_at_a_time(env, workhorse_with, stored_object, read_size):
+    env.rails.download = ("send-url", stored_object, {})
+    response = httpx.get(workhorse_with(storage_read_size=read_size) + DOWNLOAD, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(DATA))
+    assert response.content == DATA
 
 
 def test_send_url_forwards_range(env, client, stored_object):
