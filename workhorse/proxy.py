@@ -42,23 +42,33 @@ async def relay(state: State, req: Request, response: httpx.Response) -> None:
         return
     # Instructions for Workhorse never reach the client (``headers.RemoveResponseHeaders``).
     headers: Headers = without(response.headers.multi_items(), {DETECT_HEADER})
-    send_data = response.headers.get(SEND_DATA_HEADER, "")
-    if response.status_code == 200 and send_data.startswith(send_url.PREFIX):
-        kept = without(headers, {SEND_DATA_HEADER, "content-length"})
-        await send_url.serve(state, req, kept, send_data.removeprefix(send_url.PREFIX))
-        return
-    if response.status_code == 200 and send_data.startswith(artifacts_entry.PREFIX):
-        kept = without(headers, {SEND_DATA_HEADER, "content-length"})
-        detect = _go_bool(response.headers.get(DETECT_HEADER, ""))
-        await artifacts_entry.serve(state, req, kept, send_data.removeprefix(artifacts_entry.PREFIX), detect)
-        return
-    if file := response.headers.get(SENDFILE_HEADER):
-        await sendfile.serve(state, req, without(headers, {SENDFILE_HEADER, "content-length"}), file)
+    if await _serve_instruction(state, req, response, headers):
+        # Rails' own body beside an instruction is dropped (Go's senddata discards it) but read to
+        # its end: an httpx response closed unread takes its keep-alive connection to Rails with it.
+        async for _ in response.aiter_raw():
+            pass
         return
     await start(req.send, response.status_code, headers)
     async for chunk in response.aiter_raw():
         await req.send({"type": "http.response.body", "body": chunk, "more_body": True})
     await req.send({"type": "http.response.body", "body": b""})
+
+
+async def _serve_instruction(state: State, req: Request, response: httpx.Response, headers: Headers) -> bool:
+    """Serve a send-url, artifact entry or X-Sendfile instruction in Rails' answer; False if it has none."""
+    send_data = response.headers.get(SEND_DATA_HEADER, "")
+    if response.status_code == 200 and send_data.startswith(send_url.PREFIX):
+        kept = without(headers, {SEND_DATA_HEADER, "content-length"})
+        await send_url.serve(state, req, kept, send_data.removeprefix(send_url.PREFIX))
+    elif response.status_code == 200 and send_data.startswith(artifacts_entry.PREFIX):
+        kept = without(headers, {SEND_DATA_HEADER, "content-length"})
+        detect = _go_bool(response.headers.get(DETECT_HEADER, ""))
+        await artifacts_entry.serve(state, req, kept, send_data.removeprefix(artifacts_entry.PREFIX), detect)
+    elif file := response.headers.get(SENDFILE_HEADER):
+        await sendfile.serve(state, req, without(headers, {SENDFILE_HEADER, "content-length"}), file)
+    else:
+        return False
+    return True
 
 
 def _go_bool(value: str) -> bool:

@@ -31,6 +31,7 @@ class Call:
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # what Rails read at <field>.path
     problems: list[str] = field(default_factory=list)
+    peer: str = ""  # the connection it came on (Workhorse's address and port)
 
 
 @dataclass
@@ -81,6 +82,7 @@ class StubRails:
 
     async def _record(self, request: Request, signed: bool = False) -> Call:
         call = Call(request.method, request.url.path, request.url.query, dict(request.headers))
+        call.peer = f"{request.client.host}:{request.client.port}" if request.client else ""
         self._verify(request, call, signed)
         self.calls.append(call)
         return call

@@ -38,6 +38,17 @@ def test_send_url_relays_every_byte_whatever_it_reads_at_a_time(env, workhorse_w
     assert response.content == DATA
 
 
+@pytest.mark.parametrize("kind", ["send-url", "sendfile"])
+def test_rails_connection_is_kept_after_an_instruction(env, workhorse_with, stored_object, tmp_path, kind):
+    """Rails' empty body beside an instruction is read, so its keep-alive connection is reused."""
+    (tmp_path / "artifacts.zip").write_bytes(DATA)
+    env.rails.download = (kind, stored_object if kind == "send-url" else str(tmp_path / "artifacts.zip"), {})
+    with httpx.Client(base_url=workhorse_with(), timeout=30) as client:
+        for _ in range(3):
+            assert client.get(DOWNLOAD).content == DATA
+    assert len({call.peer for call in env.rails.calls}) == 1
+
+
 def test_send_url_forwards_range(env, client, stored_object):
     env.rails.download = ("send-url", stored_object, {})
     response = client.get(DOWNLOAD, headers={"Range": "bytes=100-199"})
