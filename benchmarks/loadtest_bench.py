@@ -187,7 +187,7 @@ def table(cells: list[dict[str, Any]]) -> str:
     rows = [
         "| size | users | proxy/direct | proxy/nginx default | proxy/nginx tuned | MiB/s d / p / nd / nt "
         "| p50 s d / p / nd / nt | p99 s d / p / nd / nt | requests (errors) d / p / nd / nt "
-        "| Workhorse peak RSS (proxy cell) | CPU s/GiB: Workhorse / nginx default / nginx tuned |",
+        "| Workhorse peak RSS (proxy cell) | CPU s/GiB: Workhorse / Rails (proxy cell) / nginx default / nginx tuned |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     keys = sorted({(c["size"], c["users"]) for c in cells})
@@ -207,7 +207,7 @@ def table(cells: list[dict[str, Any]]) -> str:
             f"| {_ratio(p['mib_s'], nt['mib_s'])} | {four('{:.0f}', 'mib_s')} "
             f"| {four('{:.2f}', 'p50_ms', 1e-3)} | {four('{:.2f}', 'p99_ms', 1e-3)} | {counts} "
             f"| {p['workhorse_peak_rss'] / MIB:.0f} MiB "
-            f"| {per_gib(p, 'workhorse')} / {per_gib(nd, 'nginx')} / {per_gib(nt, 'nginx')} |"
+            f"| {per_gib(p, 'workhorse')} / {per_gib(p, 'rails')} / {per_gib(nd, 'nginx')} / {per_gib(nt, 'nginx')} |"
         )
     return "\n".join(rows) + "\n"
 
