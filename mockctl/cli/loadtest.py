@@ -36,27 +36,40 @@ def loadtest(
     seed_only: Annotated[
         bool, typer.Option("--seed-only", help="Seed, write plan.json to --out, and stop (for Locust by hand).")
     ] = False,
+    from_records: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--from-records",
+            help="Run nothing: write the report of a Locust run made by hand, from the records file(s) "
+            "its master wrote (--mockcoord-records). Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Load a coordinator with runner-like Locust users; write report.json and report.html."""
     from mockctl.loadtest.options import LoadOptions, OptionError, parse_duration, parse_fault, parse_size
-    from mockctl.loadtest.run import run_load
+    from mockctl.loadtest.run import report_from_records, run_load
     from mockctl.loadtest.stack import TargetError
 
     try:
-        options = LoadOptions(
-            mode=mode,
-            users=users,
-            spawn_rate=spawn_rate,
-            duration=parse_duration(duration),
-            artifact_size=parse_size(artifact_size),
-            objects=objects,
-            locust_workers=locust_workers,
-            out=out,
-            fault=parse_fault(fault),
-            url=url,
-            admin_token=admin_token if url else None,
-        )
-        report = run_load(options, console, seed_only)
+        if from_records:
+            if seed_only or url:
+                raise OptionError("--from-records runs nothing: it cannot go with --url or --seed-only")
+            report = report_from_records(from_records, out)
+        else:
+            options = LoadOptions(
+                mode=mode,
+                users=users,
+                spawn_rate=spawn_rate,
+                duration=parse_duration(duration),
+                artifact_size=parse_size(artifact_size),
+                objects=objects,
+                locust_workers=locust_workers,
+                out=out,
+                fault=parse_fault(fault),
+                url=url,
+                admin_token=admin_token if url else None,
+            )
+            report = run_load(options, console, seed_only)
     except (OptionError, TargetError) as exc:
         console.print(str(exc), style="red", markup=False)
         raise typer.Exit(2) from None

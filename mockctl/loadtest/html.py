@@ -168,6 +168,8 @@ def render(report: dict[str, Any]) -> str:
     head += " retries waited&nbsp;s peak&nbsp;RSS"
     options = html.escape(json.dumps(report["options"], indent=1))
     fault = html.escape(json.dumps(report["fault"])) if report["fault"] else "none"
+    target = report["target"]
+    where = target["url"] or "Locust run by hand, records " + ", ".join(target.get("records", []))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mockcoord loadtest</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}
@@ -175,7 +177,7 @@ td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:right}}figure{{margin:
 svg{{max-width:100%;height:auto}}</style>
 </head><body>
 <h1>mockcoord loadtest</h1>
-<p>{html.escape(report["target"]["url"])}, started {html.escape(report["started"])}; fault: <code>{fault}</code></p>
+<p>{html.escape(where)}, started {html.escape(report["started"])}; fault: <code>{fault}</code></p>
 <table id="summary"><tr>{"".join(f"<th>{h}</th>" for h in head.split())}</tr>
 {_summary_rows(modes)}</table>
 {_ratios(report["compare"])}

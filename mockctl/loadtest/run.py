@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mockctl.loadtest.figures import MIB, compare_figures, mode_figures
+from mockctl.loadtest.from_records import modes_from_records
 from mockctl.loadtest.html import render
 from mockctl.loadtest.locust_run import STOP_TIMEOUT, LocustRun
 from mockctl.loadtest.options import LoadOptions, OptionError
@@ -124,24 +126,46 @@ def run_mode(
     return mode_figures(lines) | {"processes": processes}
 
 
+def write_report(out: Path, head: dict[str, Any], modes: dict[str, Any]) -> dict[str, Any]:
+    """``report.json`` and ``report.html`` in ``out``; direct and proxy side by side when both ran."""
+    report = {
+        "mockcoord_loadtest": 1,
+        **head,
+        "modes": modes,
+        "compare": compare_figures(modes["direct"], modes["proxy"]) if {"direct", "proxy"} <= modes.keys() else None,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    (out / "report.html").write_text(render(report))
+    return report
+
+
 def load(options: LoadOptions, target: Target, plan: Plan, console: Console, started_here: bool) -> dict[str, Any]:
     """The modes run on a seeded coordinator with the fault in force; the reports written."""
     started = datetime.now(UTC).isoformat(timespec="seconds")
     options.out.mkdir(parents=True, exist_ok=True)
     with installed_fault(target, options.fault) as fault:
         modes = {mode: run_mode(mode, options, plan, target, console) for mode in options.modes}
-    report = {
-        "mockcoord_loadtest": 1,
+    head = {
         "started": started,
         "options": {k: str(v) if k == "out" else v for k, v in vars(options).items() if k != "admin_token"},
         "target": {"url": target.url, "started_here": started_here, "processes": target.processes},
         "fault": fault,
-        "modes": modes,
-        "compare": compare_figures(modes["direct"], modes["proxy"]) if options.mode == "compare" else None,
     }
-    (options.out / "report.json").write_text(json.dumps(report, indent=1))
-    (options.out / "report.html").write_text(render(report))
-    return report
+    return write_report(options.out, head, modes)
+
+
+def report_from_records(paths: list[Path], out: Path) -> dict[str, Any]:
+    """The report of a Locust run made by hand, from the records its master wrote."""
+    modes, started = modes_from_records(paths)
+    records = [str(path) for path in paths]
+    head = {
+        "started": started,
+        "options": {"from_records": records, "out": str(out)},
+        "target": {"url": "", "started_here": False, "processes": {}, "records": records},
+        "fault": None,
+    }
+    return write_report(out, head, modes)
 
 
 def run_load(options: LoadOptions, console: Console, seed_only: bool = False) -> dict[str, Any] | None:

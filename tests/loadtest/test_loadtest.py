@@ -114,6 +114,44 @@ def test_a_503_fault_on_uploads_is_retried_and_costed(stack: Target, tmp_path: P
     assert remaining == []
 
 
+@pytest.mark.parametrize("merged", [False, True], ids=["a file a mode", "one file"])
+def test_a_hand_run_s_records_make_the_same_report(compare_run: Run, tmp_path: Path, merged: bool) -> None:
+    """What a Locust master run by hand writes (``--mockcoord-records``) gives the run's own figures."""
+    records = [compare_run.out / f"records-{mode}.jsonl" for mode in ("direct", "proxy")]
+    if merged:  # one master running both user classes
+        (tmp_path / "records.jsonl").write_text("".join(path.read_text() for path in records))
+        records = [tmp_path / "records.jsonl"]
+    code, output = invoke(*(arg for path in records for arg in ("--from-records", str(path))), "--out", str(tmp_path))
+    assert code == 0, output
+    assert "proxy/direct throughput:" in output
+    ran, rebuilt = report_of(compare_run.out), report_of(tmp_path)
+    for mode in ("direct", "proxy"):
+        assert_clean_run(rebuilt["modes"][mode])
+        for key in ("requests", "failures", "bytes_verified", "throughput_mib_s", "latency_ms", "retries"):
+            assert rebuilt["modes"][mode][key] == ran["modes"][mode][key]
+        assert rebuilt["modes"][mode]["processes"] == {}  # the processes were on other machines
+    assert rebuilt["compare"] == ran["compare"]
+    page = (tmp_path / "report.html").read_text()
+    assert all(f'<figure class="chart" id="chart-{chart}"><svg' in page for chart in CHARTS)
+    assert f"Locust run by hand, records {records[0]}" in page
+
+
+def test_records_that_cannot_make_a_report_are_one_line(tmp_path: Path) -> None:
+    missing, empty, garbled = tmp_path / "missing.jsonl", tmp_path / "empty.jsonl", tmp_path / "garbled.jsonl"
+    empty.write_text(json.dumps({"t": 1.0, "users": 2}) + "\n")
+    garbled.write_text(json.dumps({"t": 1.0, "users": 2}) + "\nnot json\n")
+    for path, message in (
+        (missing, f"--from-records: cannot read {missing} (No such file or directory)"),
+        (empty, f"--from-records: no request is recorded in {empty}"),
+        (garbled, f"--from-records: {garbled}:2 is not a record (one JSON object a line)"),
+    ):
+        code, out = invoke("--from-records", str(path), "--out", str(tmp_path / "report"))
+        assert (code, out.strip()) == (2, message)
+    code, out = invoke("--from-records", str(empty), "--seed-only", "--out", str(tmp_path / "report"))
+    assert (code, out.strip()) == (2, "--from-records runs nothing: it cannot go with --url or --seed-only")
+    assert not (tmp_path / "report").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
