@@ -55,15 +55,18 @@ http {{
     server {{ listen 127.0.0.1:{tuned_port};
         location / {{ proxy_pass http://{upstream}; proxy_buffering off; proxy_buffer_size 1m;
             proxy_buffers 4 1m; proxy_busy_buffers_size 2m; }} }}
+{extra}
 }}
 """
 
 
-def start_nginx(tmp: Path, upstream: str, worker_connections: int = 64) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_nginx(
+    tmp: Path, upstream: str, worker_connections: int = 64, extra: str = ""
+) -> tuple[subprocess.Popen[bytes], int, int]:
     """Debian's nginx on loopback in front of ``upstream`` (host:port): its default ``proxy_pass``
-    and the tuned one (``proxy_buffering off; proxy_buffer_size 1m``). Returns the process (not yet
-    listening: ``wait_port``), the default port and the tuned port. ``tmp`` must be readable by
-    nginx's workers (0o755)."""
+    and the tuned one (``proxy_buffering off; proxy_buffer_size 1m``), and ``extra`` (more of the
+    ``http`` block). Returns the process (not yet listening: ``wait_port``), the default port and the
+    tuned port. ``tmp`` must be readable by nginx's workers (0o755)."""
     default_port, tuned_port = free_port(), free_port()
     conf = NGINX_CONF.format(
         tmp=tmp,
@@ -71,6 +74,7 @@ def start_nginx(tmp: Path, upstream: str, worker_connections: int = 64) -> tuple
         tuned_port=tuned_port,
         upstream=upstream,
         worker_connections=worker_connections,
+        extra=extra,
     )
     (tmp / "nginx.conf").write_text(conf)
     return subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp)]), default_port, tuned_port

@@ -39,6 +39,7 @@ class Target:
     admin_token: str
     processes: dict[str, int] = field(default_factory=dict)  # workhorse / rails / object store -> pid
     object_store: str = ""  # the S3 endpoint of a stack started here
+    rails: str = ""  # and its Rails, behind Workhorse
 
 
 def check_target(url: str, admin_token: str) -> None:
@@ -101,6 +102,7 @@ def local_stack(work: Path) -> Iterator[Target]:
                 ADMIN_TOKEN,
                 processes | {"rails": serve.pid, "object store": store.pid},
                 f"http://127.0.0.1:{s3_port}",
+                f"http://127.0.0.1:{rails_port}",
             )
         finally:
             _stop(serve)

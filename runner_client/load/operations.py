@@ -81,13 +81,15 @@ async def download(client: ArtifactsClient, plan: Plan, obj: SeededObject, direc
     return Done(seconds, obj.size)
 
 
-async def fetch_url(client: ArtifactsClient, url: str, obj: SeededObject, tally: Tally) -> Done:
+async def fetch_url(client: ArtifactsClient, url: str, token: str, obj: SeededObject, tally: Tally) -> Done:
     """A plain GET of ``url`` (an object's bytes behind some other front, e.g. nginx) with the
-    runner's HTTP client into a digest sink, as the direct flow's second leg reads the store."""
+    runner's HTTP client into a digest sink, as the direct flow's second leg reads the store. It
+    carries the job token as the runner's download does: a front that authorizes (nginx's
+    ``auth_request`` to Rails) passes it on, a presigned URL's store ignores it."""
     _tally.set(tally)
     sink = DigestSink()
     started = time.perf_counter()
-    async with client.http.stream("GET", url) as res, sink.open() as out:
+    async with client.http.stream("GET", url, headers={"Job-Token": token}) as res, sink.open() as out:
         res.raise_for_status()
         async for chunk in res.aiter_bytes():
             out.write(chunk)

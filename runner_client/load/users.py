@@ -82,8 +82,8 @@ class UrlDownloadUser(RunnerUser):
     def download(self) -> None:
         self.turn += 1
         index = self.turn % len(self.plan.objects)
-        obj, url = self.plan.objects[index], self.plan.urls[index]
-        self.measure("GET", "url download", lambda tally: fetch_url(self.runner, url, obj, tally))
+        obj, url, token = self.plan.objects[index], self.plan.urls[index], self.plan.reader_token
+        self.measure("GET", "url download", lambda tally: fetch_url(self.runner, url, token, obj, tally))
 
 
 class UploadUser(RunnerUser):
