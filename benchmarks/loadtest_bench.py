@@ -6,7 +6,9 @@
 Issue #15 ("Figures"): the throughput ratio proxy / direct, p50 / p99 latency, errors and
 Workhorse's peak RSS at each concurrency and artifact size, and at the same concurrency, on the
 same objects in the same object store, nginx in front of that store with its default
-``proxy_pass`` and tuned (``proxy_buffering off; proxy_buffer_size 1m``, as workhorse_bench).
+``proxy_pass`` and tuned (``proxy_buffering off; proxy_buffer_size 1m``, as workhorse_bench), and
+nginx doing Workhorse's job: each download authorized by the same Rails request (``auth_request``),
+then streamed as tuned.
 
 It reuses ``mockcoord loadtest`` rather than a load loop of its own: the stack it starts
 (``local_stack``: moto, Rails, Workhorse, each its own process), its seeding, and one
@@ -14,8 +16,8 @@ It reuses ``mockcoord loadtest`` rather than a load loop of its own: the stack i
 sampled with psutil). direct and proxy are the runner users (``DirectDownloadUser``,
 ``ProxyDownloadUser``); the runner cannot talk to nginx (it asks the coordinator, not a store), so
 the nginx cells are ``UrlDownloadUser``: the same Locust user, bridge and runner HTTP client
-(httpx) with a plain GET of the object's presigned URL, aimed at nginx's port. nginx is started
-with workhorse_bench's ``start_nginx``. The four configurations run back to back at each
+(httpx) with a plain GET of the object's presigned URL (and the job token), aimed at nginx's port. nginx is started
+with workhorse_bench's ``start_nginx``. The five configurations run back to back at each
 concurrency (their order rotated per level) so the machine's drift hits them alike; ratios are
 taken within a level. A 10 MiB cell runs ``--duration`` seconds; a 1 GiB cell runs
 ``BIG_RUN_TIME`` seconds and then lets every transfer under way finish (Locust's stop timeout,
@@ -106,7 +108,7 @@ def cpu_seconds(processes: dict[str, Any], name: str) -> float:
 
 
 def run_size(size: int, users_levels: list[int], args: argparse.Namespace, console: Console) -> list[dict[str, Any]]:
-    """One stack and one nginx for ``size``; at each level the four configurations in turn."""
+    """One stack and one nginx for ``size``; at each level the five configurations in turn."""
     work = args.out / f"{size // MIB}MiB"
     seed_options = LoadOptions(
         mode="compare",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from rich.console import Console
 
 from mockctl.loadtest.html import CHARTS
 from mockctl.loadtest.options import LoadOptions
-from mockctl.loadtest.run import load, seed
+from mockctl.loadtest.run import load, run_mode, seed
 from mockctl.loadtest.stack import Target, local_stack
 from mockctl.ports import free_port
 from tests.loadtest.conftest import SHORT, Run, invoke, report_of
@@ -87,6 +88,25 @@ def test_a_wrong_byte_in_the_store_is_a_verify_failure(stack: Target, tmp_path: 
     assert m["requests"] > 0
     assert m["failures_by_kind"] == {"verify": m["requests"]}
     assert m["bytes_verified"] == 0
+
+
+def test_url_users_check_every_byte_behind_another_front(stack: Target, tmp_path: Path) -> None:
+    """The benchmark's yardstick user (nginx before the store): the plan's URLs, every byte checked,
+    the job token sent along (a presigned URL's store ignores it)."""
+    size = SIZE + 11  # no other test's objects have this size
+    options = LoadOptions("direct", 1, 10, 1, size, 1, 0, tmp_path)
+    console = Console(quiet=True)
+    plan = seed(options, stack, console)
+    direct = f"{stack.url}/api/v4/jobs/{plan.objects[0].job_id}/artifacts?direct_download=true"
+    location = httpx.get(direct, headers={"JOB-TOKEN": plan.reader_token}).headers["location"]
+    m = run_mode("url", options, replace(plan, urls=[location]), stack, console)
+    assert m["requests"] > 0
+    assert m["failures"] == 0, m["failure_examples"]
+    assert m["bytes_verified"] == m["requests"] * size
+    broken = replace(plan, urls=[location.replace("X-Amz-Signature=", "X-Amz-Signature=0")])
+    m = run_mode("url", options, broken, stack, console)
+    assert m["requests"] > 0 and m["bytes_verified"] == 0
+    assert m["failures_by_kind"] == {"HTTPStatusError": m["requests"]}
 
 
 def test_a_503_fault_on_uploads_is_retried_and_costed(stack: Target, tmp_path: Path) -> None:
