@@ -47,12 +47,13 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workhorse_bench import free_port, start_nginx, wait_port  # noqa: E402
+from workhorse_bench import start_nginx, wait_port  # noqa: E402
 
 from mockctl.loadtest.options import LoadOptions, parse_size  # noqa: E402
 from mockctl.loadtest.run import run_mode, seed  # noqa: E402
 from mockctl.loadtest.sampler import INTERVAL  # noqa: E402
 from mockctl.loadtest.stack import Target, local_stack  # noqa: E402
+from mockctl.ports import free_port  # noqa: E402
 from runner_client.load.plan import Plan  # noqa: E402
 
 MIB, GIB = 1 << 20, 1 << 30

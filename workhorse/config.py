@@ -27,7 +27,7 @@ class WorkhorseSettings(BaseSettings):
     # What a proxied download (send-url, artifact entries) buffers from object storage: aiohttp's
     # read_bufsize, as Go's io.Copy has its 32 KiB. Not chunk_size: aiohttp joins what it holds into
     # one bytes object, and with 1 MiB each download in flight cost 12% more CPU and ~4 MiB of RSS
-    # (docs/benchmarks.md, "Workhorse's read size").
+    # (docs/benchmarks.md, "What changed in Workhorse for it").
     storage_read_size: int = 64 * 1024
     log_file: Path | None = None
     # Read only by mockcoord's instrument (mockctl.workhorse), not by Workhorse: entries its

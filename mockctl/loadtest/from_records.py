@@ -36,10 +36,13 @@ def modes_from_records(paths: list[Path]) -> tuple[dict[str, dict[str, Any]], st
     grouped: dict[str, list[dict[str, Any]]] = {}
     for path in paths:
         lines = _lines(path)
+        by_mode: dict[str, list[dict[str, Any]]] = {}
+        for line in lines:
+            if "name" in line:
+                by_mode.setdefault(line["name"].split()[0], []).append(line)
         users = [line for line in lines if "users" in line]
-        requests = [line for line in lines if "name" in line]
-        for mode in dict.fromkeys(r["name"].split()[0] for r in requests):
-            grouped.setdefault(mode, []).extend([*users, *(r for r in requests if r["name"].split()[0] == mode)])
+        for mode, requests in by_mode.items():
+            grouped.setdefault(mode, []).extend([*users, *requests])
     if not grouped:
         raise OptionError(f"--from-records: no request is recorded in {', '.join(map(str, paths))}")
     first = min(line["start"] for lines in grouped.values() for line in lines if "name" in line)

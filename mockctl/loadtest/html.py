@@ -15,8 +15,8 @@ CHARTS = ("throughput", "latency", "histogram", "errors", "compare", "cpu", "rss
 LATENCY_STYLES = {"p50_ms": "-", "p95_ms": "--", "p99_ms": ":"}
 # A mode keeps its colour in every chart; in the process charts the colour is the process and the
 # line style the mode, so six lines read as three processes twice rather than six of anything.
-MODE_COLORS = {"direct": "tab:blue", "proxy": "tab:orange", "upload": "tab:green"}
-MODE_STYLES = {"direct": "-", "proxy": "--", "upload": "-"}
+MODE_COLORS = {"direct": "tab:blue", "proxy": "tab:orange", "upload": "tab:green", "url": "tab:gray"}
+MODE_STYLES = {"direct": "-", "proxy": "--", "upload": "-", "url": ":"}
 PROCESS_COLORS = {"workhorse": "tab:purple", "rails": "tab:red", "object store": "tab:brown"}
 
 
@@ -169,7 +169,7 @@ def render(report: dict[str, Any]) -> str:
     options = html.escape(json.dumps(report["options"], indent=1))
     fault = html.escape(json.dumps(report["fault"])) if report["fault"] else "none"
     target = report["target"]
-    where = target["url"] or "Locust run by hand, records " + ", ".join(target.get("records", []))
+    where = target["url"] or "Locust run by hand, records " + ", ".join(report["options"].get("from_records", []))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mockcoord loadtest</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}

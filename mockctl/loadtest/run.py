@@ -162,7 +162,7 @@ def report_from_records(paths: list[Path], out: Path) -> dict[str, Any]:
     head = {
         "started": started,
         "options": {"from_records": records, "out": str(out)},
-        "target": {"url": "", "started_here": False, "processes": {}, "records": records},
+        "target": {"url": "", "started_here": False, "processes": {}},
         "fault": None,
     }
     return write_report(out, head, modes)
