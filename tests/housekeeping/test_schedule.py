@@ -105,6 +105,7 @@ def test_queue_names_are_gitlab_s() -> None:
     )
 
 
+@pytest.mark.usefixtures("quiet_clock")
 async def test_missed_fire_times_coalesce_into_one_run(coordinator: Coordinator, fake: type[FakeWorker]) -> None:
     scheduler = only_fake(coordinator.state)
     assert await scheduler.tick() == []  # starting up: the latest fire time is taken as seen
@@ -118,6 +119,7 @@ async def test_missed_fire_times_coalesce_into_one_run(coordinator: Coordinator,
     assert len(fake.performed) == 2
 
 
+@pytest.mark.usefixtures("quiet_clock")
 async def test_a_fire_time_runs_once_however_many_schedulers_look(
     coordinator: Coordinator, fake: type[FakeWorker]
 ) -> None:
@@ -132,6 +134,7 @@ async def test_a_fire_time_runs_once_however_many_schedulers_look(
     assert len(fake.performed) == 3
 
 
+@pytest.mark.usefixtures("quiet_clock")
 async def test_runs_of_a_job_never_overlap_in_a_process(coordinator: Coordinator, fake: type[FakeWorker]) -> None:
     fake.gate = asyncio.Event()
     busy, idle = only_fake(coordinator.state), only_fake(coordinator.state)
@@ -154,6 +157,7 @@ async def test_runs_of_a_job_never_overlap_in_a_process(coordinator: Coordinator
     assert len(fake.performed) == 3
 
 
+@pytest.mark.usefixtures("quiet_clock")
 async def test_a_failing_job_is_logged_and_the_schedule_goes_on(
     coordinator: Coordinator, fake: type[FakeWorker], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -187,6 +191,7 @@ async def test_a_failing_job_is_logged_and_the_schedule_goes_on(
     assert (observed("fail"), observed("done")) == (failed_before + 1, done_before + 1)
 
 
+@pytest.mark.usefixtures("quiet_clock")
 async def test_the_clock_going_back_runs_nothing_and_a_reset_forgets_fire_times(
     coordinator: Coordinator, fake: type[FakeWorker]
 ) -> None:
@@ -201,6 +206,7 @@ async def test_the_clock_going_back_runs_nothing_and_a_reset_forgets_fire_times(
     assert len(fake.performed) == 2
 
 
+@pytest.mark.usefixtures("quiet_clock")
 async def test_stopping_lets_a_run_finish_or_cuts_it_short(
     coordinator: Coordinator, fake: type[FakeWorker], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -235,6 +241,7 @@ async def test_stopping_lets_a_run_finish_or_cuts_it_short(
     assert (last["job_status"], last["error_class"]) == ("fail", "Sidekiq::Shutdown")
 
 
+@pytest.mark.usefixtures("quiet_clock")
 async def test_a_scheduler_survives_a_failed_look(coordinator: Coordinator, fake: type[FakeWorker]) -> None:
     calls = 0
 
