@@ -174,9 +174,9 @@ async def test_workers_in_other_processes_run_each_fire_time_once(quiet_clock: C
     assert sum(line.get("extra.expire_build_artifacts_worker.destroyed_job_artifacts_count", 0) for line in lines) == 1
 
 
-async def test_a_worker_stops_on_sigterm_at_once_when_idle(coordinator: Coordinator, tmp_path: Path) -> None:
-    one_store_is_enough(coordinator)
-    proc = start_worker(coordinator, tmp_path, "idle")
+async def test_a_worker_stops_on_sigterm_at_once_when_idle(quiet_clock: Coordinator, tmp_path: Path) -> None:
+    one_store_is_enough(quiet_clock)
+    proc = start_worker(quiet_clock, tmp_path, "idle")
     started = time.monotonic()
     code, lines = stop(proc)
     assert (code, lines) == (0, [])
