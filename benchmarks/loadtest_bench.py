@@ -127,10 +127,11 @@ def run_size(size: int, users_levels: list[int], args: argparse.Namespace, conso
         console.print(f"seeded {len(plan.objects)} x {size // MIB} MiB")
         tmp = Path(tempfile.mkdtemp(prefix="ltbench-nginx"))
         tmp.chmod(0o755)  # nginx's workers (not root) spool under it
-        store, authorizing_port = target.object_store.removeprefix("http://"), free_port()
-        authorizing = AUTHORIZING.format(rails=target.rails.removeprefix("http://"), port=authorizing_port, store=store)
+        store_host, authorizing_port = target.object_store.removeprefix("http://"), free_port()
+        rails_host = target.rails.removeprefix("http://")
+        authorizing = AUTHORIZING.format(rails=rails_host, port=authorizing_port, store=store_host)
         nginx, default_port, tuned_port = start_nginx(
-            tmp, store, worker_connections=4 * max(users_levels) + 64, extra=authorizing
+            tmp, store_host, worker_connections=4 * max(users_levels) + 64, extra=authorizing
         )
         try:
             for port in (default_port, tuned_port, authorizing_port):
@@ -138,19 +139,19 @@ def run_size(size: int, users_levels: list[int], args: argparse.Namespace, conso
             workers = psutil.Process(nginx.pid).children()
             sampled = Target(target.url, target.admin_token, target.processes | {"nginx": workers[0].pid})
             urls = presigned_urls(plan)
-            store = target.object_store
-            authorized = [
-                url.replace(store, f"http://127.0.0.1:{authorizing_port}/auth/{obj.job_id}")
-                for url, obj in zip(urls, plan.objects, strict=True)
-            ]
+
+            def fronted(port: int, auth: bool = False) -> Plan:
+                """The plan with each presigned URL sent to nginx's ``port`` (under ``/auth/<job>``)."""
+                fronts = [f"http://127.0.0.1:{port}" + (f"/auth/{obj.job_id}" if auth else "") for obj in plan.objects]
+                moved = [url.replace(target.object_store, front) for url, front in zip(urls, fronts, strict=True)]
+                return replace(plan, urls=moved)
+
             plans = {
                 "direct": plan,
                 "proxy": plan,
-                "nginx default": replace(
-                    plan, urls=[u.replace(store, f"http://127.0.0.1:{default_port}") for u in urls]
-                ),
-                "nginx tuned": replace(plan, urls=[u.replace(store, f"http://127.0.0.1:{tuned_port}") for u in urls]),
-                "nginx authorizing": replace(plan, urls=authorized),
+                "nginx default": fronted(default_port),
+                "nginx tuned": fronted(tuned_port),
+                "nginx authorizing": fronted(authorizing_port, auth=True),
             }
             for level, users in enumerate(users_levels):
                 run_time, stop_timeout = timing(size, users, args.duration)

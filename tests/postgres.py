@@ -16,10 +16,9 @@ from sqlalchemy.engine import make_url
 
 
 def reachable(url: str) -> bool:
-    rest = url.split("@", 1)[-1].split("/", 1)[0]
-    host, _, port = rest.partition(":")
+    parsed = make_url(url)
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port or 5432)), timeout=2):
+        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5432), timeout=2):
             return True
     except OSError:
         return False
@@ -45,16 +44,20 @@ def _run(sql: list[str], url: str, unless_exists: str | None = None) -> None:
 def database_beside(url: str, suffix: str, *, empty: bool = False) -> str:
     """The URL of ``<database>_<suffix>`` on the same server, created if missing (recreated if ``empty``)."""
     name = f"{make_url(url).database}_{suffix}"
+    create = f'CREATE DATABASE "{name}"'
     if empty:
-        drop_beside(url, suffix)
-        _run([f'CREATE DATABASE "{name}"'], url)
+        _run([_drop(name), create], url)
     else:
-        _run([f'CREATE DATABASE "{name}"'], url, unless_exists=name)
+        _run([create], url, unless_exists=name)
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_beside(url: str, suffix: str) -> None:
-    _run([f'DROP DATABASE IF EXISTS "{make_url(url).database}_{suffix}" WITH (FORCE)'], url)
+    _run([_drop(f"{make_url(url).database}_{suffix}")], url)
+
+
+def _drop(name: str) -> str:
+    return f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
 
 
 def claim_for_xdist_worker() -> None:

@@ -13,10 +13,9 @@ import httpx
 from app.config import Settings
 from mockctl.ports import free_port
 from mockctl.stack import running_stack
-from tests.housekeeping.conftest import QUIET_MOMENT
+from tests.housekeeping.cron_lines import EVERY_TWO_HOURS, QUIET_MOMENT
 
 TOKEN = "glpat-schedule-test"
-EVERY_TWO_HOURS = "0 */2 * * *"
 
 
 def stack_settings(tmp: Path) -> Settings:

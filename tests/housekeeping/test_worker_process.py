@@ -23,10 +23,10 @@ from app.models import DeletedObject, JobArtifact
 from app.uploaders.job_artifact_uploader import artifact_key
 from mockctl.sidekiq import open_state
 from tests.conftest import ADMIN_TOKEN, Coordinator
+from tests.housekeeping.cron_lines import EVERY_TWO_HOURS
 
 ADMIN = {"PRIVATE-TOKEN": ADMIN_TOKEN}
 MOCKCOORD = [sys.executable, "-m", "app"]
-EVERY_TWO_HOURS = "0 */2 * * *"
 CRON_JOBS = (
     "expire_build_artifacts_worker",
     "update_locked_unknown_artifacts_worker",
